@@ -1,0 +1,438 @@
+//! The kernel↔userspace event ABI.
+//!
+//! Everything here is `#[repr(C)]`, `no_std` and shared byte-for-byte by the BPF
+//! programs (`tracer-ebpf`) and userspace. Change a layout → bump [`ABI_VERSION`]:
+//! record files carry it and refuse to mix versions.
+
+/// Bumped whenever a layout below changes.
+pub const ABI_VERSION: u32 = 1;
+
+pub const IFNAMSIZ: usize = 16;
+pub const TASK_COMM_LEN: usize = 16;
+
+/// Marks an offset the running kernel does not have (member missing from BTF).
+pub const OFFSET_NONE: u32 = u32::MAX;
+
+/// `skb->network_header` and friends use `~0` for "not set".
+pub const SKB_HEADER_UNSET: u16 = u16::MAX;
+
+pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_IPV6: u16 = 0x86dd;
+pub const IPPROTO_ICMP: u8 = 1;
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_ICMPV6: u8 = 58;
+pub const IPPROTO_SCTP: u8 = 132;
+
+/// TCP header flag bits as they sit in byte 13 of the header.
+pub mod tcp_flag {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+    pub const ECE: u8 = 0x40;
+    pub const CWR: u8 = 0x80;
+}
+
+/// What an event marks in time.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A tracepoint (or any single point in time).
+    Point = 0,
+    /// Entry into a probed function.
+    Entry = 1,
+    /// Return from a probed function.
+    Exit = 2,
+}
+
+impl EventKind {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(Self::Point),
+            1 => Some(Self::Entry),
+            2 => Some(Self::Exit),
+            _ => None,
+        }
+    }
+}
+
+/// Event flag bits (`RawEvent::flags`).
+pub mod event_flag {
+    /// Emitted because `--follow-skb` tracks this skb, not because it matched now.
+    pub const FOLLOWED: u8 = 0x01;
+    /// `pkt` holds a parsed IP header.
+    pub const HAS_PACKET: u8 = 0x02;
+    /// `ifindex`/`ifname`/`netns` come from a device.
+    pub const HAS_DEV: u8 = 0x04;
+}
+
+/// Probe ids of the tracepoint programs, fixed at build time. Dynamically
+/// attached function probes (fentry/kprobe) take ids from [`FIRST_DYNAMIC_PROBE_ID`].
+pub mod probe_id {
+    pub const NETIF_RECEIVE_SKB: u32 = 1;
+    pub const NET_DEV_QUEUE: u32 = 2;
+    pub const NET_DEV_START_XMIT: u32 = 3;
+    pub const NET_DEV_XMIT: u32 = 4;
+    pub const QDISC_ENQUEUE: u32 = 5;
+    pub const QDISC_DEQUEUE: u32 = 6;
+    pub const KFREE_SKB: u32 = 7;
+    pub const CONSUME_SKB: u32 = 8;
+    pub const TCP_RETRANSMIT_SKB: u32 = 9;
+    pub const INET_SOCK_SET_STATE: u32 = 10;
+    pub const TCP_SEND_RESET: u32 = 11;
+    pub const TCP_RECEIVE_RESET: u32 = 12;
+    pub const UDP_FAIL_QUEUE_RCV_SKB: u32 = 13;
+    pub const FIRST_DYNAMIC_PROBE_ID: u32 = 1000;
+}
+
+/// Packet headers parsed in BPF from the skb's data. Multi-byte fields are in
+/// host byte order except the addresses, which keep network order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PacketSummary {
+    /// IPv4 addresses occupy the first 4 bytes, the rest is zero.
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+    /// `skb->len` at the time of the event.
+    pub skb_len: u32,
+    pub seq: u32,
+    pub ack: u32,
+    /// `ETH_P_IP`, `ETH_P_IPV6`, or 0 when no IP header was found.
+    pub l3_proto: u16,
+    /// IPv4 total length; IPv6 payload length + 40.
+    pub ip_len: u16,
+    /// IPv4 identification; for IPv6 the low 16 bits of the flow label.
+    pub ip_id: u16,
+    pub sport: u16,
+    pub dport: u16,
+    pub l4_proto: u8,
+    pub tcp_flags: u8,
+    pub ttl: u8,
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    pub _pad: u8,
+}
+
+/// One event as the BPF side writes it into the ring buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawEvent {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC.
+    pub ts_ns: u64,
+    /// `struct sk_buff *`, 0 for events without an skb.
+    pub skb: u64,
+    /// Probe-specific: return value (exit), drop reason (kfree_skb), xmit rc,
+    /// new TCP state, qdisc queue length.
+    pub value: u64,
+    /// Probe-specific second value: drop location, old TCP state, qdisc handle.
+    pub aux: u64,
+    pub probe_id: u32,
+    pub cpu: u32,
+    /// Thread group id (what users call the pid) and thread id.
+    pub pid: u32,
+    pub tid: u32,
+    /// Inode of the network namespace of the device (or socket).
+    pub netns: u32,
+    pub ifindex: u32,
+    /// Kernel stack id in the stack map, or -1.
+    pub stack_id: i32,
+    pub kind: u8,
+    pub flags: u8,
+    pub _pad: [u8; 2],
+    pub comm: [u8; TASK_COMM_LEN],
+    pub ifname: [u8; IFNAMSIZ],
+    pub pkt: PacketSummary,
+    pub _reserved: u32,
+}
+
+impl RawEvent {
+    pub const fn zeroed() -> Self {
+        RawEvent {
+            ts_ns: 0,
+            skb: 0,
+            value: 0,
+            aux: 0,
+            probe_id: 0,
+            cpu: 0,
+            pid: 0,
+            tid: 0,
+            netns: 0,
+            ifindex: 0,
+            stack_id: -1,
+            kind: 0,
+            flags: 0,
+            _pad: [0; 2],
+            comm: [0; TASK_COMM_LEN],
+            ifname: [0; IFNAMSIZ],
+            pkt: PacketSummary {
+                saddr: [0; 16],
+                daddr: [0; 16],
+                skb_len: 0,
+                seq: 0,
+                ack: 0,
+                l3_proto: 0,
+                ip_len: 0,
+                ip_id: 0,
+                sport: 0,
+                dport: 0,
+                l4_proto: 0,
+                tcp_flags: 0,
+                ttl: 0,
+                icmp_type: 0,
+                icmp_code: 0,
+                _pad: 0,
+            },
+            _reserved: 0,
+        }
+    }
+
+    /// Size of one event in the ring buffer and in record files.
+    pub const SIZE: usize = core::mem::size_of::<RawEvent>();
+
+    /// Reads an event from bytes (ring buffer item or record frame).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < Self::SIZE {
+            return None;
+        }
+        // SAFETY: length checked; RawEvent is plain old data valid for any bit pattern.
+        Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr() as *const RawEvent) })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: RawEvent is repr(C) plain old data with explicit padding fields.
+        unsafe { core::slice::from_raw_parts(self as *const Self as *const u8, Self::SIZE) }
+    }
+}
+
+/// Byte offsets of kernel struct members, computed from the running kernel's
+/// BTF by userspace and handed to the BPF programs as a read-only global.
+/// [`OFFSET_NONE`] marks a member this kernel lacks.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelOffsets {
+    pub skb_head: u32,
+    pub skb_data: u32,
+    pub skb_len: u32,
+    pub skb_network_header: u32,
+    pub skb_transport_header: u32,
+    pub skb_mac_header: u32,
+    pub skb_protocol: u32,
+    pub skb_dev: u32,
+    pub skb_sk: u32,
+    pub dev_ifindex: u32,
+    pub dev_name: u32,
+    /// `offsetof(struct net_device, nd_net)`: a `possible_net_t` holding `struct net *`.
+    pub dev_nd_net: u32,
+    /// `offsetof(struct net, ns) + offsetof(struct ns_common, inum)`.
+    pub net_ns_inum: u32,
+    pub sk_family: u32,
+    pub sk_protocol: u32,
+    pub sk_daddr: u32,
+    pub sk_rcv_saddr: u32,
+    pub sk_dport: u32,
+    pub sk_num: u32,
+    pub sk_v6_daddr: u32,
+    pub sk_v6_rcv_saddr: u32,
+    /// `offsetof(struct sock, __sk_common.skc_net)`.
+    pub sk_net: u32,
+    pub sk_bound_dev_if: u32,
+    pub qdisc_handle: u32,
+    pub qdisc_parent: u32,
+    /// `offsetof(struct Qdisc, q.qlen)`.
+    pub qdisc_qlen: u32,
+    /// `offsetof(struct Qdisc, dev_queue)` and `offsetof(struct netdev_queue, dev)`.
+    pub qdisc_dev_queue: u32,
+    pub netdev_queue_dev: u32,
+}
+
+impl KernelOffsets {
+    pub const fn none() -> Self {
+        KernelOffsets {
+            skb_head: OFFSET_NONE,
+            skb_data: OFFSET_NONE,
+            skb_len: OFFSET_NONE,
+            skb_network_header: OFFSET_NONE,
+            skb_transport_header: OFFSET_NONE,
+            skb_mac_header: OFFSET_NONE,
+            skb_protocol: OFFSET_NONE,
+            skb_dev: OFFSET_NONE,
+            skb_sk: OFFSET_NONE,
+            dev_ifindex: OFFSET_NONE,
+            dev_name: OFFSET_NONE,
+            dev_nd_net: OFFSET_NONE,
+            net_ns_inum: OFFSET_NONE,
+            sk_family: OFFSET_NONE,
+            sk_protocol: OFFSET_NONE,
+            sk_daddr: OFFSET_NONE,
+            sk_rcv_saddr: OFFSET_NONE,
+            sk_dport: OFFSET_NONE,
+            sk_num: OFFSET_NONE,
+            sk_v6_daddr: OFFSET_NONE,
+            sk_v6_rcv_saddr: OFFSET_NONE,
+            sk_net: OFFSET_NONE,
+            sk_bound_dev_if: OFFSET_NONE,
+            qdisc_handle: OFFSET_NONE,
+            qdisc_parent: OFFSET_NONE,
+            qdisc_qlen: OFFSET_NONE,
+            qdisc_dev_queue: OFFSET_NONE,
+            netdev_queue_dev: OFFSET_NONE,
+        }
+    }
+}
+
+/// Maximum number of instructions in a compiled filter.
+pub const FILTER_MAX_INSNS: usize = 32;
+/// Depth of the filter's boolean stack (bits of a u32).
+pub const FILTER_MAX_DEPTH: usize = 16;
+
+/// Filter opcodes. A filter is a postfix program over a stack of booleans:
+/// predicates push, `AND`/`OR` pop two and push one, `NOT` flips the top.
+pub mod filter_op {
+    /// Push true.
+    pub const TRUE: u8 = 0;
+    /// `pkt.l4_proto == lo`.
+    pub const L4_PROTO: u8 = 1;
+    /// `pkt.l3_proto == lo`.
+    pub const L3_PROTO: u8 = 2;
+    /// Address under `mask` equals `words` (per `dir`); `lo` = family (4 or 6).
+    pub const ADDR: u8 = 3;
+    /// Port in `[lo, hi]` (per `dir`), TCP/UDP/SCTP only.
+    pub const PORT: u8 = 4;
+    /// Interface name equals `words` (NUL-padded, 16 bytes).
+    pub const IFNAME: u8 = 5;
+    /// `netns == lo`.
+    pub const NETNS: u8 = 6;
+    /// `pid == lo`.
+    pub const PID: u8 = 7;
+    /// `ifindex == lo`.
+    pub const IFINDEX: u8 = 8;
+    /// TCP and `(tcp_flags & lo) != 0`.
+    pub const TCP_FLAGS: u8 = 9;
+    pub const AND: u8 = 10;
+    pub const OR: u8 = 11;
+    pub const NOT: u8 = 12;
+}
+
+/// Which address or port a predicate looks at.
+pub mod filter_dir {
+    pub const EITHER: u8 = 0;
+    pub const SRC: u8 = 1;
+    pub const DST: u8 = 2;
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterInsn {
+    pub op: u8,
+    pub dir: u8,
+    pub _pad: [u8; 2],
+    pub lo: u32,
+    pub hi: u32,
+    /// Address (network order, IPv4 in word 0) or interface name bytes.
+    pub words: [u32; 4],
+    /// Mask applied to the packet's words before comparing.
+    pub mask: [u32; 4],
+}
+
+impl FilterInsn {
+    pub const fn new(op: u8) -> Self {
+        FilterInsn {
+            op,
+            dir: 0,
+            _pad: [0; 2],
+            lo: 0,
+            hi: 0,
+            words: [0; 4],
+            mask: [0; 4],
+        }
+    }
+}
+
+/// Run-time configuration of the BPF programs (read-only global `CONFIG`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceConfig {
+    /// [`config_flag`] bits.
+    pub flags: u32,
+    /// Number of valid instructions in `filter`; 0 accepts everything.
+    pub filter_len: u32,
+    pub filter: [FilterInsn; FILTER_MAX_INSNS],
+}
+
+pub mod config_flag {
+    /// Keep emitting events for an skb that matched once, until it is freed.
+    pub const FOLLOW_SKB: u32 = 0x1;
+    /// Capture kernel stacks.
+    pub const STACKS: u32 = 0x2;
+}
+
+impl TraceConfig {
+    pub const fn accept_all() -> Self {
+        TraceConfig {
+            flags: 0,
+            filter_len: 0,
+            filter: [FilterInsn::new(filter_op::TRUE); FILTER_MAX_INSNS],
+        }
+    }
+}
+
+/// Index of the per-CPU counters in the `COUNTERS` map.
+pub mod counter {
+    /// Events lost because the ring buffer was full.
+    pub const LOST: u32 = 0;
+    /// Events that passed the filter and were submitted.
+    pub const EMITTED: u32 = 1;
+    /// Events rejected by the filter.
+    pub const FILTERED: u32 = 2;
+    /// Number of counters.
+    pub const COUNT: u32 = 3;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::{align_of, offset_of, size_of};
+
+    #[test]
+    fn packet_summary_layout() {
+        assert_eq!(size_of::<PacketSummary>(), 60);
+        assert_eq!(align_of::<PacketSummary>(), 4);
+        assert_eq!(offset_of!(PacketSummary, skb_len), 32);
+        assert_eq!(offset_of!(PacketSummary, l3_proto), 44);
+        assert_eq!(offset_of!(PacketSummary, l4_proto), 54);
+    }
+
+    #[test]
+    fn raw_event_layout() {
+        assert_eq!(size_of::<RawEvent>(), 160);
+        assert_eq!(align_of::<RawEvent>(), 8);
+        assert_eq!(offset_of!(RawEvent, probe_id), 32);
+        assert_eq!(offset_of!(RawEvent, stack_id), 56);
+        assert_eq!(offset_of!(RawEvent, kind), 60);
+        assert_eq!(offset_of!(RawEvent, comm), 64);
+        assert_eq!(offset_of!(RawEvent, ifname), 80);
+        assert_eq!(offset_of!(RawEvent, pkt), 96);
+    }
+
+    #[test]
+    fn filter_layout() {
+        assert_eq!(size_of::<FilterInsn>(), 44);
+        assert_eq!(size_of::<TraceConfig>(), 8 + 44 * FILTER_MAX_INSNS);
+        assert_eq!(size_of::<KernelOffsets>(), 4 * 28);
+    }
+
+    #[test]
+    fn raw_event_bytes_round_trip() {
+        let mut e = RawEvent::zeroed();
+        e.ts_ns = 0x1122_3344_5566_7788;
+        e.skb = 0xffff_8880_0123_4500;
+        e.pkt.sport = 443;
+        e.comm[..4].copy_from_slice(b"curl");
+        let back = RawEvent::from_bytes(e.as_bytes()).unwrap();
+        assert_eq!(back, e);
+        assert!(RawEvent::from_bytes(&e.as_bytes()[..RawEvent::SIZE - 1]).is_none());
+    }
+}

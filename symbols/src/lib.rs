@@ -1,0 +1,1 @@
+//! Questions about the running kernel: BTF types and offsets (more to come).
