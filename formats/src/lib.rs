@@ -5,3 +5,19 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 
 pub mod abi;
+#[cfg(feature = "std")]
+mod describe;
+#[cfg(feature = "std")]
+pub mod json;
+#[cfg(feature = "std")]
+pub mod meta;
+#[cfg(feature = "std")]
+pub mod record;
+#[cfg(feature = "std")]
+pub mod sink;
+#[cfg(feature = "std")]
+pub mod text;
+#[cfg(feature = "std")]
+pub mod time;
+#[cfg(feature = "std")]
+pub mod filter;

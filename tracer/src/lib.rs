@@ -1,1 +1,127 @@
-//! pkttrace library.
+//! pkttrace: loads the BPF programs, reads their events, and hands them to
+//! the sinks of `formats`. The binary (`main.rs`) only parses arguments.
+
+pub mod backend;
+pub mod cli;
+pub mod demo;
+pub mod doctor;
+pub mod filter_args;
+pub mod host;
+pub mod netns;
+pub mod session;
+pub mod status;
+
+/// A mistake in the command line (exit status 2), as opposed to a failure
+/// while running (exit status 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl UsageError {
+    pub fn new(msg: impl std::fmt::Display) -> anyhow::Error {
+        anyhow::Error::new(UsageError(msg.to_string()))
+    }
+}
+
+use std::io::{BufWriter, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use formats::json::JsonPrinter;
+use formats::record::{RecordEnd, RecordReader, RecordWriter};
+use formats::sink::Sink;
+use formats::text::TextPrinter;
+
+use cli::{Cli, Command, OutputFormat};
+use session::{Limits, Session};
+use status::Status;
+
+/// Output buffer for stdout; flushed after every ring-buffer drain.
+const STDOUT_BUFFER: usize = 256 * 1024;
+
+/// A printer on stdout in the chosen format.
+pub fn stdout_sink(format: OutputFormat) -> Box<dyn Sink> {
+    let out: Box<dyn Write> = Box::new(BufWriter::with_capacity(STDOUT_BUFFER, std::io::stdout()));
+    match format {
+        OutputFormat::Text => Box::new(TextPrinter::new(out)),
+        OutputFormat::Json => Box::new(JsonPrinter::new(out)),
+    }
+}
+
+/// Sets the returned flag on SIGINT or SIGTERM, so every command can detach
+/// and clean up before exiting.
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = stop.clone();
+    ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed))
+        .context("installing the SIGINT/SIGTERM handler")?;
+    Ok(stop)
+}
+
+/// Runs a parsed command line; the returned code is the process exit status.
+pub fn run(cli: Cli) -> Result<i32> {
+    let quiet = cli.trace.quiet;
+    let status = Status::new(quiet);
+    match cli.command {
+        None => {
+            let stop = stop_flag()?;
+            let limits = Limits::from_args(&cli.trace)?;
+            let mut session = Session::start(&cli.trace, &status)?;
+            let mut sink = stdout_sink(cli.output);
+            status.info("tracing; Ctrl-C to stop");
+            let summary = session.run(sink.as_mut(), limits, &stop, &status)?;
+            status.info(format!(
+                "{} events, {} lost, {} filtered out in the kernel, {:.1} s",
+                summary.events,
+                summary.lost,
+                summary.filtered,
+                summary.duration_ns as f64 / 1e9
+            ));
+            Ok(0)
+        }
+        Some(Command::Record(args)) => {
+            let stop = stop_flag()?;
+            let limits = Limits::from_args(&args.trace)?;
+            let status = Status::new(args.trace.quiet);
+            let mut session = Session::start(&args.trace, &status)?;
+            let mut writer = RecordWriter::create(&args.file)
+                .with_context(|| format!("creating {}", args.file.display()))?;
+            status.info(format!("recording to {}; Ctrl-C to stop", args.file.display()));
+            let summary = session.run(&mut writer, limits, &stop, &status)?;
+            status.info(format!(
+                "recorded {} events ({} lost, {} filtered out in the kernel) to {}",
+                summary.events,
+                summary.lost,
+                summary.filtered,
+                args.file.display()
+            ));
+            Ok(0)
+        }
+        Some(Command::Report(args)) => {
+            let mut reader = RecordReader::open(&args.file)
+                .with_context(|| format!("reading {}", args.file.display()))?;
+            let mut sink = stdout_sink(args.output);
+            let replay = match formats::record::replay(&mut reader, sink.as_mut()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
+                other => other.context("writing output")?,
+            };
+            match replay.end {
+                RecordEnd::Complete => Ok(0),
+                RecordEnd::Interrupted => {
+                    status.warn("record has no end marker: the recording was interrupted");
+                    Ok(0)
+                }
+                RecordEnd::Failed(e) => {
+                    Err(anyhow::Error::new(e).context(format!("reading {}", args.file.display())))
+                }
+            }
+        }
+        Some(Command::Doctor) => Ok(if doctor::run()? { 0 } else { 1 }),
+        Some(Command::Demo(args)) => {
+            let stop = stop_flag()?;
+            demo::run(&args, stop, &status)?;
+            Ok(0)
+        }
+    }
+}

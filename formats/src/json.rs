@@ -1,0 +1,341 @@
+//! JSON lines, for programs: one object per event, nothing else.
+//!
+//! Fields that do not apply are left out: an event without a packet has no
+//! addresses, one without a device no `ifname`. Names that a trace may lack
+//! (`proto`, `drop_reason`, `tcp_state`) are strings when known and the raw
+//! number otherwise.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::abi::{self, EventKind, RawEvent, event_flag};
+use crate::describe::{
+    Names, TcpFlagLetters, c_str, has_ports, ip_addrs, is_icmp, l4_proto_names, push_hex,
+    push_tc_handle,
+};
+use crate::meta::{TraceMeta, ValueKind, tcp_state_name};
+use crate::sink::{Sink, Summary};
+use crate::time::push_rfc3339;
+
+/// Prints events as JSON lines. Each line reaches the writer in one
+/// `write_all`, as with the text printer.
+pub struct JsonPrinter<W: Write> {
+    out: W,
+    names: Option<Names>,
+    line: Vec<u8>,
+    scratch: Scratch,
+}
+
+/// Reused buffers for the fields formatted by hand.
+#[derive(Default)]
+struct Scratch {
+    time: Vec<u8>,
+    skb: Vec<u8>,
+    drop_location: Vec<u8>,
+    qdisc_handle: Vec<u8>,
+    qdisc_parent: Vec<u8>,
+}
+
+impl<W: Write> JsonPrinter<W> {
+    pub fn new(out: W) -> Self {
+        JsonPrinter {
+            out,
+            names: None,
+            line: Vec::with_capacity(512),
+            scratch: Scratch::default(),
+        }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// A name when the trace knows one, else the raw number.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum NameOr<'a, N> {
+    Name(&'a str),
+    Number(N),
+}
+
+#[derive(Serialize)]
+struct EventJson<'a> {
+    ts_ns: u64,
+    time: &'a str,
+    cpu: u32,
+    pid: u32,
+    tid: u32,
+    comm: Cow<'a, str>,
+    probe: Cow<'a, str>,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skb: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ifindex: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ifname: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    netns: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stack_id: Option<i32>,
+    #[serde(flatten)]
+    packet: Option<PacketJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drop_reason: Option<NameOr<'a, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drop_location: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rc: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ret: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_state: Option<NameOr<'static, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_old_state: Option<NameOr<'static, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    qlen: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    qdisc_handle: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    qdisc_parent: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    followed: bool,
+}
+
+#[derive(Serialize)]
+struct PacketJson<'a> {
+    len: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proto: Option<NameOr<'static, u8>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    saddr: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    daddr: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sport: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dport: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_flags: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_flag_bits: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp_type: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp_code: Option<u8>,
+    /// IPv4 identification, or the low 16 bits of the IPv6 flow label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip_id: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip_len: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<u8>,
+}
+
+impl<W: Write> Sink for JsonPrinter<W> {
+    /// Prints nothing: the output stays pure events.
+    fn begin(&mut self, meta: &TraceMeta) -> io::Result<()> {
+        self.names = Some(Names::new(meta));
+        Ok(())
+    }
+
+    fn event(&mut self, event: &RawEvent) -> io::Result<()> {
+        let JsonPrinter {
+            out,
+            names,
+            line,
+            scratch,
+        } = self;
+        let Some(names) = names else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "JSON printer: event before begin",
+            ));
+        };
+        let flags = TcpFlagLetters::new(event.pkt.tcp_flags);
+        let view = event_json(names, scratch, &flags, event);
+        line.clear();
+        serde_json::to_writer(&mut *line, &view)?;
+        line.push(b'\n');
+        out.write_all(line)
+    }
+
+    fn lost(&mut self, _cpu: u32, _total_lost_on_cpu: u64) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, _summary: &Summary) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn event_json<'a>(
+    names: &'a Names,
+    scratch: &'a mut Scratch,
+    tcp_flags: &'a TcpFlagLetters,
+    event: &'a RawEvent,
+) -> EventJson<'a> {
+    scratch.time.clear();
+    push_rfc3339(
+        &mut scratch.time,
+        names.clock.wall_ns(event.ts_ns),
+        names.clock.utc_offset_s,
+    );
+    scratch.skb.clear();
+    scratch.skb.extend_from_slice(b"0x");
+    push_hex(&mut scratch.skb, event.skb, 1);
+
+    let probe = names.probes.get(event.probe_id);
+    let kind = EventKind::from_u8(event.kind);
+    let has_dev = event.flags & event_flag::HAS_DEV != 0;
+    let mut view = EventJson {
+        ts_ns: event.ts_ns,
+        time: ascii(&scratch.time),
+        cpu: event.cpu,
+        pid: event.pid,
+        tid: event.tid,
+        comm: String::from_utf8_lossy(c_str(&event.comm)),
+        probe: match probe {
+            Some(probe) => Cow::Borrowed(&probe.name),
+            None => Cow::Owned(format!("probe#{}", event.probe_id)),
+        },
+        kind: match kind {
+            Some(EventKind::Point) => "point",
+            Some(EventKind::Entry) => "entry",
+            Some(EventKind::Exit) => "exit",
+            None => "unknown",
+        },
+        skb: (event.skb != 0).then(|| ascii(&scratch.skb)),
+        ifindex: has_dev.then_some(event.ifindex),
+        ifname: has_dev.then(|| String::from_utf8_lossy(c_str(&event.ifname))),
+        netns: (event.netns != 0).then_some(event.netns),
+        stack_id: (event.stack_id >= 0).then_some(event.stack_id),
+        packet: (event.flags & event_flag::HAS_PACKET != 0).then(|| packet_json(event, tcp_flags)),
+        drop_reason: None,
+        drop_location: None,
+        rc: None,
+        ret: None,
+        tcp_state: None,
+        tcp_old_state: None,
+        qlen: None,
+        qdisc_handle: None,
+        qdisc_parent: None,
+        followed: event.flags & event_flag::FOLLOWED != 0,
+    };
+    match probe.map(|p| p.value) {
+        None | Some(ValueKind::None) => {}
+        Some(ValueKind::DropReason) => {
+            let name = u32::try_from(event.value)
+                .ok()
+                .and_then(|reason| names.drop_reasons.name(reason));
+            view.drop_reason = Some(match name {
+                Some(name) => NameOr::Name(name),
+                None => NameOr::Number(event.value),
+            });
+            if event.aux != 0 {
+                scratch.drop_location.clear();
+                scratch.drop_location.extend_from_slice(b"0x");
+                push_hex(&mut scratch.drop_location, event.aux, 1);
+                view.drop_location = Some(ascii(&scratch.drop_location));
+            }
+        }
+        // An `int` widened by the probe.
+        Some(ValueKind::XmitRc) => view.rc = Some(event.value as u32 as i32),
+        Some(ValueKind::Qdisc) => {
+            view.qlen = Some(event.value);
+            if event.aux != 0 {
+                scratch.qdisc_handle.clear();
+                push_tc_handle(&mut scratch.qdisc_handle, (event.aux >> 32) as u32);
+                scratch.qdisc_parent.clear();
+                push_tc_handle(&mut scratch.qdisc_parent, event.aux as u32);
+                view.qdisc_handle = Some(ascii(&scratch.qdisc_handle));
+                view.qdisc_parent = Some(ascii(&scratch.qdisc_parent));
+            }
+        }
+        Some(ValueKind::TcpState) => {
+            view.tcp_state = Some(tcp_state(event.value));
+            view.tcp_old_state = Some(tcp_state(event.aux));
+        }
+        Some(ValueKind::Return) => {
+            if kind != Some(EventKind::Entry) {
+                view.ret = Some(event.value as i64);
+            }
+        }
+    }
+    view
+}
+
+fn packet_json<'a>(event: &RawEvent, tcp_flags: &'a TcpFlagLetters) -> PacketJson<'a> {
+    let pkt = &event.pkt;
+    let mut json = PacketJson {
+        len: pkt.skb_len,
+        family: None,
+        proto: None,
+        saddr: None,
+        daddr: None,
+        sport: None,
+        dport: None,
+        tcp_flags: None,
+        tcp_flag_bits: None,
+        seq: None,
+        ack: None,
+        icmp_type: None,
+        icmp_code: None,
+        ip_id: None,
+        ip_len: None,
+        ttl: None,
+    };
+    let Some((family, saddr, daddr)) = ip_addrs(pkt) else {
+        return json;
+    };
+    json.family = Some(family);
+    json.saddr = Some(saddr);
+    json.daddr = Some(daddr);
+    json.proto = Some(match l4_proto_names(pkt.l4_proto) {
+        Some((_, name)) => NameOr::Name(name),
+        None => NameOr::Number(pkt.l4_proto),
+    });
+    json.ip_id = Some(pkt.ip_id);
+    json.ip_len = Some(pkt.ip_len);
+    json.ttl = Some(pkt.ttl);
+    if has_ports(pkt.l4_proto) {
+        json.sport = Some(pkt.sport);
+        json.dport = Some(pkt.dport);
+    }
+    if pkt.l4_proto == abi::IPPROTO_TCP {
+        json.tcp_flags = Some(tcp_flags.as_str());
+        json.tcp_flag_bits = Some(pkt.tcp_flags);
+        json.seq = Some(pkt.seq);
+        json.ack = Some(pkt.ack);
+    } else if is_icmp(pkt.l4_proto) {
+        json.icmp_type = Some(pkt.icmp_type);
+        json.icmp_code = Some(pkt.icmp_code);
+    }
+    json
+}
+
+fn tcp_state(state: u64) -> NameOr<'static, u64> {
+    match tcp_state_name(state) {
+        Some(name) => NameOr::Name(name),
+        None => NameOr::Number(state),
+    }
+}
+
+/// Text the printer formatted itself, always ASCII.
+fn ascii(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
+}

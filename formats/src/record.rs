@@ -1,0 +1,544 @@
+//! Record files: a trace saved for later `report`.
+//!
+//! Layout (header and frame fields little-endian):
+//!
+//! ```text
+//! "PKTTRACE" | u32 format version | u32 ABI version | u32 meta length | meta JSON
+//! frame*:      u32 frame type | u32 payload length | payload
+//! ```
+//!
+//! Frames: [`frame_type::EVENT`] (a [`RawEvent`] exactly as the ring buffer
+//! delivered it, [`RawEvent::SIZE`] bytes, in the tracing host's byte order —
+//! little-endian on every architecture pkttrace supports), [`frame_type::LOST`]
+//! (u32 cpu, u64 cumulative lost count on that cpu) and [`frame_type::END`]
+//! (the [`Summary`] as JSON, last in a complete file). A file that stops at a
+//! frame boundary without END was interrupted; one that stops inside a frame
+//! is corrupt.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::abi::{ABI_VERSION, RawEvent};
+use crate::meta::TraceMeta;
+use crate::sink::{Sink, Summary};
+
+pub const MAGIC: [u8; 8] = *b"PKTTRACE";
+/// Version of the container layout above (the event layout is the ABI version).
+pub const FORMAT_VERSION: u32 = 1;
+
+pub mod frame_type {
+    pub const EVENT: u32 = 1;
+    pub const LOST: u32 = 2;
+    pub const END: u32 = 3;
+}
+
+const HEADER_LEN: usize = MAGIC.len() + 3 * 4;
+const FRAME_HEADER_LEN: usize = 8;
+const LOST_PAYLOAD_LEN: usize = 4 + 8;
+const EVENT_FRAME_LEN: usize = FRAME_HEADER_LEN + RawEvent::SIZE;
+/// Caps on JSON payloads, so a corrupt length cannot make us allocate gigabytes.
+const MAX_META_LEN: u32 = 64 << 20;
+const MAX_SUMMARY_LEN: u32 = 1 << 20;
+/// Large buffers: writing keeps up with a busy ring buffer, reading feeds
+/// `report` at tens of millions of events per second.
+const WRITE_BUFFER_BYTES: usize = 1 << 20;
+const READ_BUFFER_BYTES: usize = 1 << 20;
+
+/// Why a record cannot be read (further).
+#[derive(Debug, Error)]
+pub enum RecordError {
+    #[error("cannot open {}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read record")]
+    Io(#[source] io::Error),
+    #[error("not a pkttrace record (empty file)")]
+    Empty,
+    #[error("not a pkttrace record (bad magic)")]
+    BadMagic,
+    #[error("record format version {found} is newer than this pkttrace ({FORMAT_VERSION})")]
+    NewerFormat { found: u32 },
+    #[error("corrupt record: format version 0")]
+    ZeroFormat,
+    #[error("record ABI {found} does not match this pkttrace ({ABI_VERSION})")]
+    AbiMismatch { found: u32 },
+    #[error("corrupt record: truncated header")]
+    TruncatedHeader,
+    #[error("corrupt record: metadata length {len} exceeds {MAX_META_LEN}")]
+    MetaTooLarge { len: u32 },
+    #[error("corrupt record: bad metadata")]
+    BadMeta(#[source] serde_json::Error),
+    #[error("corrupt record: frame at byte {offset} has unknown type {frame_type}")]
+    UnknownFrame { offset: u64, frame_type: u32 },
+    #[error(
+        "corrupt record: frame at byte {offset} of type {frame_type} has length {len} (expected {expected})"
+    )]
+    BadFrameLength {
+        offset: u64,
+        frame_type: u32,
+        len: u32,
+        expected: u32,
+    },
+    #[error("corrupt record: end frame at byte {offset} has length {len} (at most {MAX_SUMMARY_LEN})")]
+    SummaryTooLarge { offset: u64, len: u32 },
+    #[error("corrupt record: bad summary in end frame at byte {offset}")]
+    BadSummary {
+        offset: u64,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("corrupt record: truncated frame at byte {offset}")]
+    Truncated { offset: u64 },
+    #[error("corrupt record: data after the end frame at byte {offset}")]
+    TrailingData { offset: u64 },
+}
+
+/// One frame of a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    Event(RawEvent),
+    Lost { cpu: u32, total: u64 },
+    End(Summary),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriterState {
+    BeforeHeader,
+    Frames,
+    Finished,
+}
+
+/// Streams a trace into a record file. A [`Sink`]: `begin` writes the header,
+/// `finish` the END frame and flushes.
+pub struct RecordWriter<W: Write> {
+    out: BufWriter<W>,
+    state: WriterState,
+}
+
+impl RecordWriter<File> {
+    /// Creates (or truncates) `path`, readable by its owner only: records can
+    /// hold addresses and process names of the whole machine.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
+            })?;
+        Ok(RecordWriter::new(file))
+    }
+}
+
+impl<W: Write> RecordWriter<W> {
+    pub fn new(out: W) -> Self {
+        RecordWriter {
+            out: BufWriter::with_capacity(WRITE_BUFFER_BYTES, out),
+            state: WriterState::BeforeHeader,
+        }
+    }
+
+    /// Flushes and returns the underlying writer.
+    pub fn into_inner(self) -> io::Result<W> {
+        self.out.into_inner().map_err(io::IntoInnerError::into_error)
+    }
+
+    fn expect_state(&self, expected: WriterState, action: &str) -> io::Result<()> {
+        if self.state == expected {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("record writer: cannot {action} in state {:?}", self.state),
+            ))
+        }
+    }
+
+    fn write_frame_header(&mut self, frame_type: u32, len: u32) -> io::Result<()> {
+        let mut header = [0u8; FRAME_HEADER_LEN];
+        header[..4].copy_from_slice(&frame_type.to_le_bytes());
+        header[4..].copy_from_slice(&len.to_le_bytes());
+        self.out.write_all(&header)
+    }
+}
+
+fn json_len(json: &[u8], limit: u32, what: &str) -> io::Result<u32> {
+    u32::try_from(json.len())
+        .ok()
+        .filter(|&len| len <= limit)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{what} is {} bytes, more than a record holds", json.len()),
+            )
+        })
+}
+
+impl<W: Write> Sink for RecordWriter<W> {
+    fn begin(&mut self, meta: &TraceMeta) -> io::Result<()> {
+        self.expect_state(WriterState::BeforeHeader, "write the header")?;
+        let json = serde_json::to_vec(meta)?;
+        let len = json_len(&json, MAX_META_LEN, "trace metadata")?;
+        self.out.write_all(&MAGIC)?;
+        self.out.write_all(&FORMAT_VERSION.to_le_bytes())?;
+        self.out.write_all(&ABI_VERSION.to_le_bytes())?;
+        self.out.write_all(&len.to_le_bytes())?;
+        self.out.write_all(&json)?;
+        self.state = WriterState::Frames;
+        Ok(())
+    }
+
+    fn event(&mut self, event: &RawEvent) -> io::Result<()> {
+        self.expect_state(WriterState::Frames, "write an event")?;
+        self.write_frame_header(frame_type::EVENT, RawEvent::SIZE as u32)?;
+        self.out.write_all(event.as_bytes())
+    }
+
+    fn lost(&mut self, cpu: u32, total_lost_on_cpu: u64) -> io::Result<()> {
+        self.expect_state(WriterState::Frames, "write a lost count")?;
+        self.write_frame_header(frame_type::LOST, LOST_PAYLOAD_LEN as u32)?;
+        self.out.write_all(&cpu.to_le_bytes())?;
+        self.out.write_all(&total_lost_on_cpu.to_le_bytes())
+    }
+
+    fn finish(&mut self, summary: &Summary) -> io::Result<()> {
+        self.expect_state(WriterState::Frames, "finish")?;
+        let json = serde_json::to_vec(summary)?;
+        let len = json_len(&json, MAX_SUMMARY_LEN, "trace summary")?;
+        self.write_frame_header(frame_type::END, len)?;
+        self.out.write_all(&json)?;
+        self.state = WriterState::Finished;
+        self.out.flush()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReaderState {
+    Frames,
+    /// Read the END frame.
+    Complete,
+    /// Hit end of file at a frame boundary without END.
+    Interrupted,
+    /// Returned an error; the rest of the file is not trusted.
+    Failed,
+}
+
+/// Reads a record file frame by frame, without allocating per event.
+pub struct RecordReader<R: Read> {
+    input: R,
+    buf: Box<[u8]>,
+    /// Unconsumed bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    /// File offset of `buf[start]`, for error messages.
+    offset: u64,
+    meta: TraceMeta,
+    state: ReaderState,
+}
+
+impl RecordReader<File> {
+    pub fn open(path: &Path) -> Result<Self, RecordError> {
+        let file = File::open(path).map_err(|source| RecordError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        RecordReader::new(file)
+    }
+}
+
+impl<R: Read> RecordReader<R> {
+    /// Reads and validates the header and metadata.
+    pub fn new(input: R) -> Result<Self, RecordError> {
+        let mut reader = RecordReader {
+            input,
+            buf: vec![0; READ_BUFFER_BYTES].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            offset: 0,
+            meta: TraceMeta::default(),
+            state: ReaderState::Frames,
+        };
+        reader.meta = reader.read_header()?;
+        Ok(reader)
+    }
+
+    /// The trace's metadata from the header.
+    pub fn meta(&self) -> &TraceMeta {
+        &self.meta
+    }
+
+    /// True once the END frame was read: the recording finished normally.
+    /// After [`next_frame`](Self::next_frame) returned `Ok(None)`, false means
+    /// the recording was interrupted.
+    pub fn is_complete(&self) -> bool {
+        self.state == ReaderState::Complete
+    }
+
+    /// The next frame; `Ok(None)` after END or at a clean end of file. After
+    /// an error, further calls return `Ok(None)`.
+    #[inline]
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, RecordError> {
+        if self.state != ReaderState::Frames {
+            return Ok(None);
+        }
+        // Fast path: a whole event frame already buffered.
+        if self.available() >= EVENT_FRAME_LEN
+            && self.header_word(0) == frame_type::EVENT
+            && self.header_word(4) == RawEvent::SIZE as u32
+        {
+            return Ok(Some(Frame::Event(self.take_event())));
+        }
+        let result = self.next_frame_slow();
+        if result.is_err() {
+            self.state = ReaderState::Failed;
+        }
+        result
+    }
+
+    fn next_frame_slow(&mut self) -> Result<Option<Frame>, RecordError> {
+        let offset = self.offset;
+        if !self.fill(FRAME_HEADER_LEN)? {
+            if self.available() == 0 {
+                self.state = ReaderState::Interrupted;
+                return Ok(None);
+            }
+            return Err(RecordError::Truncated { offset });
+        }
+        let frame_type = self.header_word(0);
+        let len = self.header_word(4);
+        let expect_len = |expected: usize| {
+            if len as usize == expected {
+                Ok(())
+            } else {
+                Err(RecordError::BadFrameLength {
+                    offset,
+                    frame_type,
+                    len,
+                    expected: expected as u32,
+                })
+            }
+        };
+        match frame_type {
+            frame_type::EVENT => {
+                expect_len(RawEvent::SIZE)?;
+                if !self.fill(EVENT_FRAME_LEN)? {
+                    return Err(RecordError::Truncated { offset });
+                }
+                Ok(Some(Frame::Event(self.take_event())))
+            }
+            frame_type::LOST => {
+                expect_len(LOST_PAYLOAD_LEN)?;
+                if !self.fill(FRAME_HEADER_LEN + LOST_PAYLOAD_LEN)? {
+                    return Err(RecordError::Truncated { offset });
+                }
+                let payload = &self.buf[self.start + FRAME_HEADER_LEN..];
+                let cpu = u32::from_le_bytes(payload[..4].try_into().unwrap());
+                let total = u64::from_le_bytes(payload[4..12].try_into().unwrap());
+                self.consume(FRAME_HEADER_LEN + LOST_PAYLOAD_LEN);
+                Ok(Some(Frame::Lost { cpu, total }))
+            }
+            frame_type::END => {
+                if len > MAX_SUMMARY_LEN {
+                    return Err(RecordError::SummaryTooLarge { offset, len });
+                }
+                self.consume(FRAME_HEADER_LEN);
+                let json = self
+                    .take_vec(len as usize)?
+                    .ok_or(RecordError::Truncated { offset })?;
+                let summary = serde_json::from_slice(&json)
+                    .map_err(|source| RecordError::BadSummary { offset, source })?;
+                let after_end = self.offset;
+                if self.fill(1)? {
+                    return Err(RecordError::TrailingData { offset: after_end });
+                }
+                self.state = ReaderState::Complete;
+                Ok(Some(Frame::End(summary)))
+            }
+            _ => Err(RecordError::UnknownFrame { offset, frame_type }),
+        }
+    }
+
+    fn read_header(&mut self) -> Result<TraceMeta, RecordError> {
+        if !self.fill(MAGIC.len())? {
+            return Err(if self.available() == 0 {
+                RecordError::Empty
+            } else {
+                RecordError::BadMagic
+            });
+        }
+        if self.buf[self.start..self.start + MAGIC.len()] != MAGIC {
+            return Err(RecordError::BadMagic);
+        }
+        if !self.fill(HEADER_LEN)? {
+            return Err(RecordError::TruncatedHeader);
+        }
+        let word = |i: usize| self.header_word(MAGIC.len() + 4 * i);
+        let (format, abi, meta_len) = (word(0), word(1), word(2));
+        match format {
+            0 => return Err(RecordError::ZeroFormat),
+            found if found > FORMAT_VERSION => return Err(RecordError::NewerFormat { found }),
+            _ => {}
+        }
+        if abi != ABI_VERSION {
+            return Err(RecordError::AbiMismatch { found: abi });
+        }
+        if meta_len > MAX_META_LEN {
+            return Err(RecordError::MetaTooLarge { len: meta_len });
+        }
+        self.consume(HEADER_LEN);
+        let json = self
+            .take_vec(meta_len as usize)?
+            .ok_or(RecordError::TruncatedHeader)?;
+        serde_json::from_slice(&json).map_err(RecordError::BadMeta)
+    }
+
+    #[inline]
+    fn available(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// The little-endian u32 at `at` bytes past the read position; the caller
+    /// made sure it is buffered.
+    #[inline]
+    fn header_word(&self, at: usize) -> u32 {
+        let i = self.start + at;
+        u32::from_le_bytes([
+            self.buf[i],
+            self.buf[i + 1],
+            self.buf[i + 2],
+            self.buf[i + 3],
+        ])
+    }
+
+    /// Decodes the buffered event frame at the read position and consumes it.
+    #[inline]
+    fn take_event(&mut self) -> RawEvent {
+        let payload = &self.buf[self.start + FRAME_HEADER_LEN..self.start + EVENT_FRAME_LEN];
+        // `from_bytes` only fails on short input, and the payload is exactly SIZE.
+        let event = RawEvent::from_bytes(payload).unwrap_or(RawEvent::zeroed());
+        self.consume(EVENT_FRAME_LEN);
+        event
+    }
+
+    #[inline]
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        self.offset += n as u64;
+    }
+
+    /// Buffers at least `need` (≤ buffer size) bytes; false if the input ends first.
+    fn fill(&mut self, need: usize) -> Result<bool, RecordError> {
+        debug_assert!(need <= self.buf.len());
+        if self.available() >= need {
+            return Ok(true);
+        }
+        if self.buf.len() - self.start < need {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        while self.available() < need {
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(RecordError::Io(e)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Takes the next `len` bytes into a new vector (for JSON payloads, which
+    /// may exceed the buffer); `None` if the input ends first.
+    fn take_vec(&mut self, len: usize) -> Result<Option<Vec<u8>>, RecordError> {
+        let buffered = self.available().min(len);
+        let mut bytes = Vec::with_capacity(len);
+        bytes.extend_from_slice(&self.buf[self.start..self.start + buffered]);
+        self.consume(buffered);
+        let missing = (len - buffered) as u64;
+        (&mut self.input)
+            .take(missing)
+            .read_to_end(&mut bytes)
+            .map_err(RecordError::Io)?;
+        if bytes.len() < len {
+            return Ok(None);
+        }
+        self.offset += missing;
+        Ok(Some(bytes))
+    }
+}
+
+/// How reading a record for [`replay`] ended.
+#[derive(Debug)]
+pub enum RecordEnd {
+    /// The END frame was read.
+    Complete,
+    /// The file stopped at a frame boundary without END: the recording was
+    /// interrupted.
+    Interrupted,
+    /// Reading failed part-way; everything before the failure was replayed.
+    Failed(RecordError),
+}
+
+/// What [`replay`] delivered.
+#[derive(Debug)]
+pub struct Replay {
+    /// The record's own summary when complete, otherwise one counted from
+    /// the frames read.
+    pub summary: Summary,
+    pub end: RecordEnd,
+}
+
+/// Feeds a record to a sink: `begin`, every frame, `finish`. A record that
+/// was interrupted or turns out corrupt part-way still gets `finish` (with a
+/// summary counted from what was read), so sinks flush what they printed;
+/// [`Replay::end`] tells the caller which happened. Errors are the sink's.
+pub fn replay<R: Read>(reader: &mut RecordReader<R>, sink: &mut dyn Sink) -> io::Result<Replay> {
+    sink.begin(reader.meta())?;
+    let mut counted = Summary::default();
+    let mut lost_by_cpu: HashMap<u32, u64> = HashMap::new();
+    let mut first_ts = None;
+    let mut last_ts = 0;
+    let (end, summary) = loop {
+        match reader.next_frame() {
+            Ok(Some(Frame::Event(event))) => {
+                counted.events += 1;
+                first_ts.get_or_insert(event.ts_ns);
+                last_ts = event.ts_ns;
+                sink.event(&event)?;
+            }
+            Ok(Some(Frame::Lost { cpu, total })) => {
+                let seen = lost_by_cpu.entry(cpu).or_default();
+                *seen = (*seen).max(total);
+                sink.lost(cpu, total)?;
+            }
+            Ok(Some(Frame::End(summary))) => break (RecordEnd::Complete, summary),
+            Ok(None) => break (RecordEnd::Interrupted, counted),
+            Err(error) => break (RecordEnd::Failed(error), counted),
+        }
+    };
+    let summary = match end {
+        RecordEnd::Complete => summary,
+        _ => Summary {
+            lost: lost_by_cpu.values().sum(),
+            duration_ns: first_ts.map_or(0, |first| last_ts.saturating_sub(first)),
+            ..summary
+        },
+    };
+    sink.finish(&summary)?;
+    Ok(Replay { summary, end })
+}

@@ -1,0 +1,4 @@
+mod builder;
+mod corrupt;
+mod synthetic;
+mod vmlinux;

@@ -1,0 +1,245 @@
+//! Queries against the running kernel's BTF. Offsets differ between kernels,
+//! so these assert relationships, and cross-check against `bpftool` (an
+//! independent BTF reader) when it is installed.
+
+use std::{process::Command, sync::OnceLock, time::Instant};
+
+use formats::abi::OFFSET_NONE;
+
+use crate::btf::{Error, KernelBtf};
+
+fn kernel() -> &'static KernelBtf {
+    static KERNEL: OnceLock<KernelBtf> = OnceLock::new();
+    KERNEL.get_or_init(|| KernelBtf::from_sys().expect("the running kernel exposes BTF"))
+}
+
+/// `bpftool btf dump ... format raw`, or `None` without a working bpftool.
+fn bpftool_dump() -> Option<&'static str> {
+    static DUMP: OnceLock<Option<String>> = OnceLock::new();
+    DUMP.get_or_init(|| {
+        let out = Command::new("bpftool")
+            .args([
+                "btf",
+                "dump",
+                "file",
+                crate::btf::VMLINUX_BTF_PATH,
+                "format",
+                "raw",
+            ])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    })
+    .as_deref()
+}
+
+/// Byte offset of a direct member of a named struct, as bpftool reports it.
+fn bpftool_offset(dump: &str, owner: &str, member: &str) -> Option<u32> {
+    let header = format!("STRUCT '{owner}' size=");
+    let member = format!("'{member}' ");
+    let mut lines = dump.lines().skip_while(|line| !line.contains(&header));
+    lines.next()?;
+    lines
+        .take_while(|line| line.starts_with('\t'))
+        .find(|line| line.trim_start().starts_with(&member))?
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("bits_offset="))?
+        .parse::<u32>()
+        .ok()
+        .map(|bits| bits / 8)
+}
+
+#[test]
+fn loading_is_fast() {
+    let start = Instant::now();
+    KernelBtf::from_sys().unwrap();
+    let elapsed = start.elapsed();
+    // Release builds take about a tenth of a second; this debug-build bound
+    // only catches accidental quadratic work.
+    assert!(
+        elapsed.as_secs() < 3,
+        "loading vmlinux BTF took {elapsed:?}"
+    );
+}
+
+#[test]
+fn sk_buff_offsets_agree_with_bpftool() {
+    let btf = kernel();
+    let offset = |member| btf.member_offset("sk_buff", member).unwrap();
+    // Layout facts true of every kernel pkttrace supports.
+    assert!(offset("len") < offset("head"));
+    assert!(offset("head") < offset("data"));
+    assert_eq!(offset("data") - offset("head"), 8);
+    assert_eq!(btf.member_size("sk_buff", "len").unwrap(), 4);
+    assert_eq!(btf.member_size("sk_buff", "head").unwrap(), 8);
+
+    let Some(dump) = bpftool_dump() else {
+        eprintln!("bpftool unavailable: skipping the cross-check");
+        return;
+    };
+    for (owner, member) in [
+        ("sk_buff", "len"),
+        ("sk_buff", "head"),
+        ("sk_buff", "data"),
+        ("sk_buff", "sk"),
+        ("net_device", "ifindex"),
+        ("net_device", "name"),
+        ("net_device", "nd_net"),
+        ("sock_common", "skc_family"),
+        ("Qdisc", "handle"),
+        ("Qdisc", "dev_queue"),
+    ] {
+        let expected = bpftool_offset(dump, owner, member)
+            .unwrap_or_else(|| panic!("bpftool shows no {owner}.{member}"));
+        assert_eq!(
+            btf.member_offset(owner, member).unwrap(),
+            expected,
+            "{owner}.{member}"
+        );
+    }
+    let ns = bpftool_offset(dump, "net", "ns").unwrap();
+    let inum = bpftool_offset(dump, "ns_common", "inum").unwrap();
+    assert_eq!(btf.member_offset("net", "ns.inum").unwrap(), ns + inum);
+}
+
+#[test]
+fn members_of_anonymous_unions_are_found() {
+    let btf = kernel();
+    // `sk_buff.dev` sits in anonymous unions/structs since 5.x; `len` never did.
+    let dev = btf.member_offset("sk_buff", "dev").unwrap();
+    assert!(dev < btf.member_offset("sk_buff", "len").unwrap());
+    assert_eq!(btf.member_size("sk_buff", "dev").unwrap(), 8);
+    // `skc_daddr` sits in an anonymous union of `sock_common`, itself the
+    // first member of `sock`.
+    let common = btf.member_offset("sock", "__sk_common").unwrap();
+    assert_eq!(
+        btf.member_offset("sock", "__sk_common.skc_daddr").unwrap(),
+        common + btf.member_offset("sock_common", "skc_daddr").unwrap()
+    );
+    assert_eq!(btf.member_size("sock_common", "skc_daddr").unwrap(), 4);
+    assert_eq!(btf.member_size("net_device", "name").unwrap(), 16);
+}
+
+#[test]
+fn sub_byte_bitfields_are_refused() {
+    // `cloned:1` has been an sk_buff bitfield forever.
+    let err = kernel().member_offset("sk_buff", "cloned").unwrap_err();
+    assert!(matches!(err, Error::Bitfield { .. }), "{err}");
+    assert!(err.to_string().contains("sk_buff.cloned"), "{err}");
+}
+
+#[test]
+fn kernel_offsets_are_complete() {
+    let btf = kernel();
+    let offsets = btf.kernel_offsets().unwrap();
+    let required = [
+        offsets.skb_head,
+        offsets.skb_data,
+        offsets.skb_len,
+        offsets.skb_network_header,
+        offsets.skb_transport_header,
+        offsets.skb_mac_header,
+        offsets.skb_protocol,
+        offsets.skb_dev,
+        offsets.skb_sk,
+        offsets.dev_ifindex,
+        offsets.dev_name,
+        offsets.dev_nd_net,
+    ];
+    assert!(!required.contains(&OFFSET_NONE), "{offsets:?}");
+    // Present in every kernel pkttrace supports, IPv6 or not.
+    let universal = [
+        offsets.net_ns_inum,
+        offsets.sk_family,
+        offsets.sk_protocol,
+        offsets.sk_daddr,
+        offsets.sk_dport,
+        offsets.sk_net,
+        offsets.qdisc_handle,
+        offsets.qdisc_qlen,
+        offsets.qdisc_dev_queue,
+        offsets.netdev_queue_dev,
+    ];
+    assert!(!universal.contains(&OFFSET_NONE), "{offsets:?}");
+
+    assert_eq!(
+        offsets.skb_len,
+        btf.member_offset("sk_buff", "len").unwrap()
+    );
+    let qdisc_q = btf.member_offset("Qdisc", "q").unwrap();
+    let qlen = btf.member_offset("qdisc_skb_head", "qlen").unwrap();
+    assert_eq!(offsets.qdisc_qlen, qdisc_q + qlen);
+    // `possible_net_t` is a struct holding only `struct net *net`.
+    assert_eq!(btf.member_offset("possible_net_t", "net").unwrap(), 0);
+}
+
+#[test]
+fn drop_reasons_are_named_without_prefix() {
+    let reasons = kernel().drop_reasons().unwrap();
+    let value = |name: &str| reasons.iter().find(|(_, n)| n == name).map(|(v, _)| *v);
+    let no_socket = value("NO_SOCKET").expect("NO_SOCKET");
+    let not_specified = value("NOT_SPECIFIED").expect("NOT_SPECIFIED");
+    assert_eq!(no_socket, not_specified + 1);
+    // Stripped once: real reasons may still start with `SKB_` (`SKB_CSUM`).
+    assert!(reasons.iter().all(|(_, n)| !n.starts_with("DROP_REASON_")));
+    assert!(
+        reasons
+            .iter()
+            .all(|(_, n)| n != "MAX" && n != "SUBSYS_MASK")
+    );
+}
+
+#[test]
+fn kfree_skb_arguments() {
+    let args = kernel().tracepoint_args("kfree_skb").unwrap();
+    assert!(args[0].is_skb);
+    assert_eq!(args[0].type_name, "struct sk_buff *");
+    assert_eq!(args[0].name, "skb");
+    assert_eq!(args[1].type_name, "void *");
+    assert_eq!(args[2].type_name, "enum skb_drop_reason");
+    assert_eq!(args[2].name, "reason");
+    assert!(args[1..].iter().all(|arg| !arg.is_skb));
+}
+
+#[test]
+fn skb_positions_of_tracepoints() {
+    let btf = kernel();
+    for (tracepoint, position) in [
+        ("kfree_skb", 0),
+        ("netif_receive_skb", 0),
+        ("net_dev_queue", 0),
+        ("qdisc_enqueue", 2),
+        ("qdisc_dequeue", 3),
+        ("tcp_retransmit_skb", 1),
+    ] {
+        assert_eq!(
+            btf.skb_arg_position(tracepoint).unwrap(),
+            Some(position),
+            "{tracepoint}"
+        );
+    }
+    assert_eq!(btf.skb_arg_position("sched_switch").unwrap(), None);
+    assert!(matches!(
+        btf.skb_arg_position("no_such_tracepoint"),
+        Err(Error::TracepointNotFound(_))
+    ));
+}
+
+#[test]
+fn skb_positions_of_functions() {
+    let btf = kernel();
+    assert_eq!(btf.func_skb_arg("ip_rcv").unwrap(), Some(0));
+    assert_eq!(btf.func_skb_arg("tcp_v4_do_rcv").unwrap(), Some(1));
+    let args = btf.function_args("tcp_v4_do_rcv").unwrap();
+    assert_eq!(args[0].name, "sk");
+    assert_eq!(args[0].type_name, "struct sock *");
+    let kstrtoint = btf.function_args("kstrtoint").unwrap();
+    assert_eq!(kstrtoint[0].type_name, "const char *");
+    assert_eq!(kstrtoint[2].type_name, "int *");
+    assert!(matches!(
+        btf.function_args("no_such_function"),
+        Err(Error::FunctionNotFound(_))
+    ));
+}

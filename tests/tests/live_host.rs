@@ -1,0 +1,271 @@
+//! Live tests on the running kernel: real TCP/UDP traffic between network
+//! namespaces this test creates, traced by the real pkttrace binary.
+
+use std::time::{Duration, Instant};
+
+use pkttrace_tests::{Tracer, bpf_ids_held_by, bpf_object_exists, require_root, run};
+use serde_json::Value;
+use tracer::netns::TestNet;
+
+/// Lets the last frees reach the ring buffer before stopping the tracer.
+const SETTLE: Duration = Duration::from_millis(300);
+
+fn netns_filter(net: &TestNet) -> String {
+    format!(
+        "netns {} or netns {}",
+        TestNet::inode(&net.ns_a).unwrap(),
+        TestNet::inode(&net.ns_b).unwrap()
+    )
+}
+
+fn trace_while(args: &[&str], traffic: impl FnOnce()) -> Vec<Value> {
+    let tracer = Tracer::start(args).expect("pkttrace starts");
+    traffic();
+    std::thread::sleep(SETTLE);
+    let out = tracer.stop().expect("pkttrace stops");
+    assert_eq!(out.code, Some(0), "pkttrace exit status; stderr:\n{}", out.stderr);
+    out.json_events()
+}
+
+fn field<'a>(ev: &'a Value, name: &str) -> &'a Value {
+    &ev[name]
+}
+
+fn is(ev: &Value, name: &str, want: &str) -> bool {
+    field(ev, name).as_str() == Some(want)
+}
+
+fn summary(events: &[Value]) -> String {
+    events
+        .iter()
+        .take(40)
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn tcp_v4_handshake_and_data_are_traced_with_their_5_tuple() {
+    require_root();
+    let net = TestNet::create("tcp").unwrap();
+    let filter = netns_filter(&net);
+    let events = trace_while(&["-o", "json", &filter], || {
+        net.tcp_echo(false, 8080, &[b"hello", b"world"]).unwrap();
+    });
+    let syn = events.iter().find(|e| {
+        is(e, "probe", "net_dev_queue")
+            && is(e, "ifname", &net.veth_a)
+            && is(e, "proto", "tcp")
+            && is(e, "tcp_flags", "S")
+    });
+    let syn = syn.unwrap_or_else(|| panic!("no SYN leaving {}:\n{}", net.veth_a, summary(&events)));
+    assert_eq!(field(syn, "saddr"), "10.199.0.1");
+    assert_eq!(field(syn, "daddr"), "10.199.0.2");
+    assert_eq!(field(syn, "dport"), 8080);
+    assert_ne!(field(syn, "seq"), 0);
+    assert_eq!(
+        field(syn, "netns").as_u64(),
+        Some(TestNet::inode(&net.ns_a).unwrap())
+    );
+    let sport = field(syn, "sport").as_u64().unwrap();
+
+    // The SYN-ACK arrives on the client side with the ports swapped.
+    let syn_ack = events.iter().find(|e| {
+        is(e, "probe", "netif_receive_skb") && is(e, "ifname", &net.veth_a) && is(e, "tcp_flags", "S.")
+    });
+    let syn_ack = syn_ack.unwrap_or_else(|| panic!("no SYN-ACK received:\n{}", summary(&events)));
+    assert_eq!(field(syn_ack, "sport"), 8080);
+    assert_eq!(field(syn_ack, "dport").as_u64(), Some(sport));
+    assert_eq!(field(syn_ack, "ack").as_u64(), Some(field(syn, "seq").as_u64().unwrap() + 1));
+
+    // Data ("hello") arrives on the server side with PSH.
+    assert!(
+        events.iter().any(|e| is(e, "probe", "netif_receive_skb")
+            && is(e, "ifname", &net.veth_b)
+            && e["tcp_flags"].as_str().is_some_and(|f| f.contains('P'))
+            && e["ip_len"].as_u64() == Some(20 + 32 + 5)),
+        "no 5-byte data segment received on {}:\n{}",
+        net.veth_b,
+        summary(&events)
+    );
+    // Every transmitted skb is accounted for by a device xmit.
+    assert!(events.iter().any(|e| is(e, "probe", "net_dev_xmit")));
+    // Socket state changes come from inet_sock_set_state.
+    assert!(
+        events.iter().any(|e| is(e, "probe", "inet_sock_set_state") && is(e, "tcp_state", "ESTABLISHED")),
+        "no state change to ESTABLISHED:\n{}",
+        summary(&events)
+    );
+}
+
+#[test]
+fn udp_over_ipv6_is_parsed() {
+    require_root();
+    let net = TestNet::create("udp6").unwrap();
+    let filter = format!("udp and ({})", netns_filter(&net));
+    let events = trace_while(&["-o", "json", &filter], || {
+        assert_eq!(net.udp_send(true, 9000, 3).unwrap(), 3);
+    });
+    let received: Vec<&Value> = events
+        .iter()
+        .filter(|e| is(e, "probe", "netif_receive_skb") && is(e, "ifname", &net.veth_b))
+        .collect();
+    assert_eq!(received.len(), 3, "three datagrams received:\n{}", summary(&events));
+    for ev in received {
+        assert_eq!(field(ev, "family"), 6);
+        assert_eq!(field(ev, "saddr"), "fd99::1");
+        assert_eq!(field(ev, "daddr"), "fd99::2");
+        assert_eq!(field(ev, "dport"), 9000);
+        assert_eq!(field(ev, "proto"), "udp");
+    }
+    assert!(events.iter().all(|e| is(e, "proto", "udp")));
+}
+
+#[test]
+fn non_matching_traffic_is_filtered_in_the_kernel() {
+    require_root();
+    let net = TestNet::create("filt").unwrap();
+    let ns_filter = netns_filter(&net);
+    let tracer = Tracer::start(&["-o", "json", "--proto", "udp", &ns_filter]).unwrap();
+    net.tcp_echo(false, 8081, &[b"not for you"]).unwrap();
+    assert_eq!(net.udp_send(false, 9002, 2).unwrap(), 2);
+    std::thread::sleep(SETTLE);
+    let out = tracer.stop().unwrap();
+    let events = out.json_events();
+    assert!(!events.is_empty(), "UDP traffic traced");
+    assert!(
+        events.iter().all(|e| is(e, "proto", "udp")),
+        "only UDP passes --proto udp:\n{}",
+        summary(&events)
+    );
+    // The kernel counted what it rejected: the TCP exchange at least.
+    let filtered: u64 = out
+        .stderr
+        .lines()
+        .find_map(|l| {
+            let (before, _) = l.split_once(" filtered out in the kernel")?;
+            before.rsplit(", ").next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no summary line on stderr:\n{}", out.stderr));
+    assert!(filtered > 0, "kernel-side filter rejected events");
+}
+
+#[test]
+fn follow_skb_keeps_a_packet_after_its_first_match() {
+    require_root();
+    let net = TestNet::create("follow").unwrap();
+    let on_a = format!("ifname {}", net.veth_a);
+
+    // Without --follow-skb only events on veth_a pass.
+    let plain = trace_while(&["-o", "json", &on_a], || {
+        net.udp_send(false, 9003, 2).unwrap();
+    });
+    assert!(plain.iter().any(|e| is(e, "ifname", &net.veth_a)));
+    assert!(
+        plain.iter().all(|e| is(e, "ifname", &net.veth_a)),
+        "filter holds without --follow-skb:\n{}",
+        summary(&plain)
+    );
+
+    // With it, the same skb is followed across the veth into namespace b.
+    let followed = trace_while(&["-o", "json", "--follow-skb", &on_a], || {
+        net.udp_send(false, 9003, 2).unwrap();
+    });
+    let first_match = followed
+        .iter()
+        .find(|e| is(e, "probe", "net_dev_queue") && is(e, "proto", "udp"))
+        .unwrap_or_else(|| panic!("no UDP datagram queued on veth_a:\n{}", summary(&followed)));
+    let skb = field(first_match, "skb").as_str().unwrap();
+    let later = followed.iter().find(|e| {
+        is(e, "skb", skb) && is(e, "ifname", &net.veth_b) && e["followed"].as_bool() == Some(true)
+    });
+    assert!(
+        later.is_some(),
+        "skb {skb} followed onto {}:\n{}",
+        net.veth_b,
+        summary(&followed)
+    );
+}
+
+#[test]
+fn dropped_packet_shows_its_drop_reason() {
+    require_root();
+    let net = TestNet::create("drop").unwrap();
+    let filter = format!("udp and ({})", netns_filter(&net));
+    let events = trace_while(&["-o", "json", &filter], || {
+        net.udp_to_closed_port(9004).unwrap();
+    });
+    let drop = events
+        .iter()
+        .find(|e| is(e, "probe", "kfree_skb") && e["dport"].as_u64() == Some(9004));
+    let drop = drop.unwrap_or_else(|| panic!("no kfree_skb for the datagram:\n{}", summary(&events)));
+    assert_eq!(field(drop, "drop_reason"), "NO_SOCKET");
+}
+
+#[test]
+fn record_then_report_round_trips_real_events() {
+    require_root();
+    let net = TestNet::create("rec").unwrap();
+    let dir = std::env::temp_dir().join(format!("pkttrace-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("trace.pkt");
+    let file_arg = file.to_str().unwrap();
+    let filter = netns_filter(&net);
+    let tracer = Tracer::start(&["record", "-o", file_arg, &filter]).unwrap();
+    net.udp_send(false, 9005, 4).unwrap();
+    std::thread::sleep(SETTLE);
+    let out = tracer.stop().unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+
+    let report = run(&["report", file_arg, "-o", "json"]);
+    assert_eq!(report.code, Some(0), "{}", report.stderr);
+    let events = report.json_events();
+    let datagrams = events
+        .iter()
+        .filter(|e| is(e, "probe", "netif_receive_skb") && e["dport"].as_u64() == Some(9005))
+        .count();
+    assert_eq!(datagrams, 4, "{}", summary(&events));
+
+    let text = run(&["report", file_arg]);
+    assert_eq!(text.code, Some(0));
+    assert!(text.stdout.contains("netif_receive_skb"));
+    assert!(text.stdout.contains("10.199.0.1:"));
+
+    // A record cut in the middle of a frame is an error, after the events before it.
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = dir.join("cut.pkt");
+    std::fs::write(&cut, &bytes[..bytes.len() - 7]).unwrap();
+    let broken = run(&["report", cut.to_str().unwrap()]);
+    assert_eq!(broken.code, Some(1));
+    assert_eq!(broken.stderr.trim().lines().count(), 1, "{}", broken.stderr);
+    assert!(broken.stderr.contains("truncated"), "{}", broken.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn kill_9_leaves_no_program_or_link_behind() {
+    require_root();
+    let net = TestNet::create("kill").unwrap();
+    let tracer = Tracer::start(&["-o", "json", &netns_filter(&net)]).unwrap();
+    let (progs, links) = bpf_ids_held_by(tracer.pid());
+    assert!(progs.len() >= 5, "pkttrace holds its programs: {progs:?}");
+    assert!(!links.is_empty(), "pkttrace holds its links");
+    tracer.kill9().unwrap();
+    // The kernel frees programs after an RCU grace period: poll briefly.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<_> = progs
+            .iter()
+            .map(|&id| ("prog", id))
+            .chain(links.iter().map(|&id| ("link", id)))
+            .filter(|&(kind, id)| bpf_object_exists(kind, id))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still in the kernel after kill -9: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

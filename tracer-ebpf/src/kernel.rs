@@ -1,0 +1,36 @@
+//! Reads kernel memory at the offsets userspace computed from BTF.
+
+use aya_ebpf::helpers::bpf_probe_read_kernel;
+use formats::abi::{KernelOffsets, OFFSET_NONE};
+
+/// Filled in by the loader from the running kernel's BTF before load.
+#[unsafe(no_mangle)]
+static OFFSETS: KernelOffsets = KernelOffsets::none();
+
+/// Returns the offset of a member, read through a volatile load so the
+/// compiler keeps the load the loader patches instead of folding the default.
+#[inline(always)]
+pub fn offset(field: fn(&KernelOffsets) -> &u32) -> u32 {
+    // SAFETY: OFFSETS is a valid static; the read is of a plain u32.
+    unsafe { core::ptr::read_volatile(field(&OFFSETS)) }
+}
+
+/// Reads a `T` at `base + off`, `None` when the member is absent or unreadable.
+#[inline(always)]
+pub fn read<T>(base: u64, off: u32) -> Option<T> {
+    if off == OFFSET_NONE || base == 0 {
+        return None;
+    }
+    // SAFETY: bpf_probe_read_kernel tolerates any address and reports faults.
+    unsafe { bpf_probe_read_kernel((base + off as u64) as *const T).ok() }
+}
+
+/// Reads a `T` at an absolute kernel address.
+#[inline(always)]
+pub fn read_at<T>(addr: u64) -> Option<T> {
+    if addr == 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    unsafe { bpf_probe_read_kernel(addr as *const T).ok() }
+}

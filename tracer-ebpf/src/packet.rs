@@ -1,0 +1,195 @@
+//! Parses the IP and transport headers of an skb into a `PacketSummary`.
+//!
+//! Where the IP header starts depends on where in the stack the skb is seen:
+//! on receive before `__netif_receive_skb_core` resets it, `network_header` may
+//! still be unset while `data` already points past the Ethernet header; on
+//! transmit `data` points at the link header and `network_header` is valid.
+//! Each candidate is validated by the IP version nibble before use.
+
+use formats::abi::{
+    ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP,
+    KernelOffsets, PacketSummary, SKB_HEADER_UNSET,
+};
+
+use crate::kernel::{offset, read, read_at};
+
+const ETH_HLEN: u64 = 14;
+/// IPv6 extension headers skipped before giving up on the transport header.
+const MAX_IPV6_EXT_HEADERS: usize = 3;
+
+/// Fills `pkt` from the skb; returns false when no IP header was found.
+#[inline(always)]
+pub fn parse_skb(skb: u64, pkt: &mut PacketSummary) -> bool {
+    let head: u64 = match read(skb, offset(|o: &KernelOffsets| &o.skb_head)) {
+        Some(h) if h != 0 => h,
+        _ => return false,
+    };
+    let data: u64 = read(skb, offset(|o| &o.skb_data)).unwrap_or(0);
+    let network: u16 = read(skb, offset(|o| &o.skb_network_header)).unwrap_or(SKB_HEADER_UNSET);
+    let mac: u16 = read(skb, offset(|o| &o.skb_mac_header)).unwrap_or(SKB_HEADER_UNSET);
+    let protocol = u16::from_be(read::<u16>(skb, offset(|o| &o.skb_protocol)).unwrap_or(0));
+
+    // Receive path with the link header already pulled: data is the IP header.
+    let rx_pulled = mac != SKB_HEADER_UNSET && data == head + mac as u64 + ETH_HLEN;
+    let candidate = if rx_pulled || network == 0 || network == SKB_HEADER_UNSET {
+        data
+    } else {
+        head + network as u64
+    };
+    if parse_ip(candidate, protocol, pkt) {
+        return true;
+    }
+    // Transmit path before the network header was set: skip the link header.
+    if data != 0 && mac != SKB_HEADER_UNSET && data == head + mac as u64 {
+        return parse_ip(data + ETH_HLEN, protocol, pkt);
+    }
+    false
+}
+
+/// Parses an IP header at `l3`. `protocol` is `skb->protocol` (0 if unset),
+/// used to reject a header whose version disagrees with the skb.
+#[inline(always)]
+fn parse_ip(l3: u64, protocol: u16, pkt: &mut PacketSummary) -> bool {
+    let first: u8 = match read_at(l3) {
+        Some(b) => b,
+        None => return false,
+    };
+    match first >> 4 {
+        4 if protocol == 0 || protocol == ETH_P_IP => parse_ipv4(l3, pkt),
+        6 if protocol == 0 || protocol == ETH_P_IPV6 => parse_ipv6(l3, pkt),
+        _ => false,
+    }
+}
+
+#[inline(always)]
+fn parse_ipv4(l3: u64, pkt: &mut PacketSummary) -> bool {
+    let hdr: [u8; 20] = match read_at(l3) {
+        Some(h) => h,
+        None => return false,
+    };
+    let ihl = (hdr[0] & 0x0f) as u64 * 4;
+    if ihl < 20 {
+        return false;
+    }
+    pkt.l3_proto = ETH_P_IP;
+    pkt.ip_len = u16::from_be_bytes([hdr[2], hdr[3]]);
+    pkt.ip_id = u16::from_be_bytes([hdr[4], hdr[5]]);
+    pkt.ttl = hdr[8];
+    pkt.l4_proto = hdr[9];
+    pkt.saddr[..4].copy_from_slice(&hdr[12..16]);
+    pkt.daddr[..4].copy_from_slice(&hdr[16..20]);
+    // Only the first fragment carries the transport header.
+    let frag_offset = u16::from_be_bytes([hdr[6], hdr[7]]) & 0x1fff;
+    if frag_offset == 0 {
+        parse_l4(l3 + ihl, pkt);
+    }
+    true
+}
+
+#[inline(always)]
+fn parse_ipv6(l3: u64, pkt: &mut PacketSummary) -> bool {
+    let hdr: [u8; 40] = match read_at(l3) {
+        Some(h) => h,
+        None => return false,
+    };
+    pkt.l3_proto = ETH_P_IPV6;
+    pkt.ip_len = u16::from_be_bytes([hdr[4], hdr[5]]).saturating_add(40);
+    pkt.ip_id = u16::from_be_bytes([hdr[2], hdr[3]]);
+    pkt.ttl = hdr[7];
+    pkt.saddr.copy_from_slice(&hdr[8..24]);
+    pkt.daddr.copy_from_slice(&hdr[24..40]);
+    let mut next = hdr[6];
+    let mut l4 = l3 + 40;
+    for _ in 0..MAX_IPV6_EXT_HEADERS {
+        match next {
+            // Hop-by-hop, routing, destination options: length in 8-byte units.
+            0 | 43 | 60 => {
+                let ext: [u8; 2] = match read_at(l4) {
+                    Some(e) => e,
+                    None => break,
+                };
+                next = ext[0];
+                l4 += (ext[1] as u64 + 1) * 8;
+            }
+            // Fragment header: only the first fragment has the transport header.
+            44 => {
+                let frag: [u8; 4] = match read_at(l4) {
+                    Some(f) => f,
+                    None => break,
+                };
+                if u16::from_be_bytes([frag[2], frag[3]]) & 0xfff8 != 0 {
+                    pkt.l4_proto = frag[0];
+                    return true;
+                }
+                next = frag[0];
+                l4 += 8;
+            }
+            _ => break,
+        }
+    }
+    pkt.l4_proto = next;
+    parse_l4(l4, pkt);
+    true
+}
+
+#[inline(always)]
+fn parse_l4(l4: u64, pkt: &mut PacketSummary) {
+    match pkt.l4_proto {
+        IPPROTO_TCP => {
+            if let Some(tcp) = read_at::<[u8; 14]>(l4) {
+                pkt.sport = u16::from_be_bytes([tcp[0], tcp[1]]);
+                pkt.dport = u16::from_be_bytes([tcp[2], tcp[3]]);
+                pkt.seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+                pkt.ack = u32::from_be_bytes([tcp[8], tcp[9], tcp[10], tcp[11]]);
+                pkt.tcp_flags = tcp[13];
+            }
+        }
+        IPPROTO_UDP | IPPROTO_SCTP => {
+            if let Some(ports) = read_at::<[u8; 4]>(l4) {
+                pkt.sport = u16::from_be_bytes([ports[0], ports[1]]);
+                pkt.dport = u16::from_be_bytes([ports[2], ports[3]]);
+            }
+        }
+        IPPROTO_ICMP | IPPROTO_ICMPV6 => {
+            if let Some(icmp) = read_at::<[u8; 2]>(l4) {
+                pkt.icmp_type = icmp[0];
+                pkt.icmp_code = icmp[1];
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Fills the addresses and ports of a socket (events without an skb).
+#[inline(always)]
+pub fn parse_sock(sk: u64, pkt: &mut PacketSummary) -> bool {
+    const AF_INET: u16 = 2;
+    const AF_INET6: u16 = 10;
+    let family: u16 = read(sk, offset(|o| &o.sk_family)).unwrap_or(0);
+    match family {
+        AF_INET => {
+            pkt.l3_proto = ETH_P_IP;
+            if let Some(a) = read::<[u8; 4]>(sk, offset(|o| &o.sk_rcv_saddr)) {
+                pkt.saddr[..4].copy_from_slice(&a);
+            }
+            if let Some(a) = read::<[u8; 4]>(sk, offset(|o| &o.sk_daddr)) {
+                pkt.daddr[..4].copy_from_slice(&a);
+            }
+        }
+        AF_INET6 => {
+            pkt.l3_proto = ETH_P_IPV6;
+            if let Some(a) = read::<[u8; 16]>(sk, offset(|o| &o.sk_v6_rcv_saddr)) {
+                pkt.saddr = a;
+            }
+            if let Some(a) = read::<[u8; 16]>(sk, offset(|o| &o.sk_v6_daddr)) {
+                pkt.daddr = a;
+            }
+        }
+        _ => return false,
+    }
+    pkt.l4_proto = read::<u16>(sk, offset(|o| &o.sk_protocol)).unwrap_or(0) as u8;
+    // skc_num is the local port in host order, skc_dport the peer's in network order.
+    pkt.sport = read::<u16>(sk, offset(|o| &o.sk_num)).unwrap_or(0);
+    pkt.dport = u16::from_be(read::<u16>(sk, offset(|o| &o.sk_dport)).unwrap_or(0));
+    true
+}

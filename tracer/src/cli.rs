@@ -1,0 +1,202 @@
+//! Command-line interface (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  pkttrace --proto tcp                      every TCP packet the kernel touches
+  pkttrace 'tcp and port 80 and not host 10.0.0.1'
+  pkttrace --ifname veth0 --follow-skb      packets seen on veth0, then wherever they go
+  pkttrace -o json --max-events 100         JSON lines for scripts
+  pkttrace record -o trace.pkt --duration 10
+  pkttrace report trace.pkt -o json
+  pkttrace doctor                           what this kernel lets pkttrace do
+  pkttrace demo                             trace TCP and UDP between two throwaway namespaces
+
+Filter expressions follow pcap-filter: tcp, udp, icmp, icmp6, ip, ip6,
+[src|dst] host ADDR, [src|dst] net CIDR, [src|dst] port N, portrange N-M,
+ifname NAME, netns INODE, pid N, tcp-syn/tcp-fin/tcp-rst/..., and, or, not, ( ).
+Options such as --proto and --port are ANDed with the expression. Filters run
+in the kernel: packets that do not match cost no ring-buffer space.
+
+Exit status: 0 success, 1 runtime error, 2 usage error.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pkttrace",
+    version,
+    about = "Shows what the Linux kernel does with each network packet",
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Trace live and write a record file for `pkttrace report`
+    Record(RecordArgs),
+    /// Print a record file as text or JSON
+    Report(ReportArgs),
+    /// Check the kernel: BTF, privileges, and which probe types really load
+    Doctor,
+    /// Trace TCP and UDP between two throwaway network namespaces
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct TraceArgs {
+    /// Filter expression (pcap-filter style), e.g. 'tcp and port 80'
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
+    /// Only this protocol
+    #[arg(long, value_enum)]
+    pub proto: Option<Proto>,
+    /// Packets from or to this address
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Packets from this address
+    #[arg(long)]
+    pub src: Option<String>,
+    /// Packets to this address
+    #[arg(long)]
+    pub dst: Option<String>,
+    /// Packets from or to this port
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Packets on this interface (name as seen in its namespace)
+    #[arg(long)]
+    pub ifname: Option<String>,
+    /// Packets in this network namespace: inode number, a name under
+    /// /run/netns, or a path such as /proc/PID/ns/net
+    #[arg(long)]
+    pub netns: Option<String>,
+    /// Events raised in this process (process context only)
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Once a packet matches, keep tracing that skb until it is freed
+    #[arg(long)]
+    pub follow_skb: bool,
+    /// Probe backend for function probes; tracepoints are always used
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// Tracepoints to attach (comma-separated); default: all known
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    pub tracepoints: Vec<String>,
+    /// Stop after this many seconds
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Stop after this many events
+    #[arg(long, value_name = "N")]
+    pub max_events: Option<u64>,
+    /// Ring buffer size in KiB (power of two, at least one page)
+    #[arg(long, value_name = "KIB", default_value_t = 8192)]
+    pub ring_kib: u32,
+    /// Print nothing on stderr but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RecordArgs {
+    /// Record file to write (mode 0600, replaced if it exists)
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Record file written by `pkttrace record`
+    pub file: PathBuf,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Probe backend for function probes
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+    Icmp,
+    Icmp6,
+}
+
+impl Proto {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Icmp => "icmp",
+            Proto::Icmp6 => "icmp6",
+        }
+    }
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    #[default]
+    Auto,
+    Fentry,
+    Kprobe,
+    Tracepoint,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn filter_words_and_options_parse() {
+        let cli = Cli::try_parse_from(["pkttrace", "--proto", "tcp", "port", "80", "-o", "json"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.trace.filter, ["port", "80"]);
+        assert_eq!(cli.trace.proto, Some(Proto::Tcp));
+        assert_eq!(cli.output, OutputFormat::Json);
+    }
+
+    #[test]
+    fn record_takes_its_file_with_dash_o() {
+        let cli = Cli::try_parse_from(["pkttrace", "record", "-o", "t.pkt", "udp"]).unwrap();
+        let Some(Command::Record(args)) = cli.command else {
+            panic!("record subcommand");
+        };
+        assert_eq!(args.file, std::path::PathBuf::from("t.pkt"));
+        assert_eq!(args.trace.filter, ["udp"]);
+    }
+}

@@ -1,0 +1,240 @@
+//! Throwaway network namespaces joined by a veth pair, and traffic between
+//! them. Used by `pkttrace demo` and the live tests; nothing here touches the
+//! host's own interfaces or sends to any address outside the two namespaces.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+/// Prefix of every namespace this module creates (used to clean up leftovers).
+const NS_PREFIX: &str = "pkttrace-";
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Two namespaces `a` and `b`, a veth pair between them, IPv4 and IPv6 addresses.
+pub struct TestNet {
+    pub ns_a: String,
+    pub ns_b: String,
+    pub veth_a: String,
+    pub veth_b: String,
+    pub addr_a: Ipv4Addr,
+    pub addr_b: Ipv4Addr,
+    pub addr6_a: Ipv6Addr,
+    pub addr6_b: Ipv6Addr,
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running `ip` (install iproute2)")?;
+    if !out.status.success() {
+        bail!(
+            "ip {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+impl TestNet {
+    /// Creates the pair; `tag` (a few letters) keeps concurrent users apart.
+    pub fn create(tag: &str) -> Result<TestNet> {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        remove_stale_namespaces();
+        let pid = std::process::id();
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{tag}-{pid}-{seq}");
+        // Interface names are limited to 15 bytes.
+        let short = format!("{}{}", pid % 100_000, seq % 100);
+        let net = TestNet {
+            ns_a: format!("{NS_PREFIX}{id}-a"),
+            ns_b: format!("{NS_PREFIX}{id}-b"),
+            veth_a: format!("pt{short}a"),
+            veth_b: format!("pt{short}b"),
+            addr_a: Ipv4Addr::new(10, 199, 0, 1),
+            addr_b: Ipv4Addr::new(10, 199, 0, 2),
+            addr6_a: "fd99::1".parse().expect("valid literal"),
+            addr6_b: "fd99::2".parse().expect("valid literal"),
+        };
+        // From here on Drop removes whatever was created.
+        ip(&["netns", "add", &net.ns_a])?;
+        ip(&["netns", "add", &net.ns_b])?;
+        ip(&[
+            "link", "add", &net.veth_a, "netns", &net.ns_a, "type", "veth", "peer", "name",
+            &net.veth_b, "netns", &net.ns_b,
+        ])?;
+        for (ns, dev, v4, v6) in [
+            (&net.ns_a, &net.veth_a, net.addr_a, net.addr6_a),
+            (&net.ns_b, &net.veth_b, net.addr_b, net.addr6_b),
+        ] {
+            ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev])?;
+            ip(&["-n", ns, "-6", "addr", "add", &format!("{v6}/64"), "dev", dev, "nodad"])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(net)
+    }
+
+    /// Inode of a namespace, as `--netns` and events carry it.
+    pub fn inode(ns: &str) -> Result<u64> {
+        let path = format!("/run/netns/{ns}");
+        Ok(std::fs::metadata(&path)
+            .with_context(|| format!("stat {path}"))?
+            .ino())
+    }
+
+    /// Runs `f` on a thread that has entered namespace `ns`.
+    pub fn run_in<T: Send + 'static>(
+        ns: &str,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> std::thread::JoinHandle<Result<T>> {
+        let path = format!("/run/netns/{ns}");
+        std::thread::spawn(move || {
+            let file = File::open(&path).with_context(|| format!("open {path}"))?;
+            // SAFETY: setns on this thread only, with a valid namespace fd.
+            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(std::io::Error::last_os_error()).context("setns");
+            }
+            f()
+        })
+    }
+
+    /// TCP: a client in `a` connects to an echo server in `b`, sends each
+    /// message and reads it back, then closes. Returns bytes echoed.
+    pub fn tcp_echo(&self, v6: bool, port: u16, messages: &[&[u8]]) -> Result<usize> {
+        let server_addr = SocketAddr::new(self.addr_of_b(v6), port);
+        let listener = Self::run_in(&self.ns_b, move || {
+            TcpListener::bind(server_addr).context("bind echo server")
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("server setup panicked"))??;
+        let server = std::thread::spawn(move || -> Result<()> {
+            let (mut conn, _) = listener.accept()?;
+            conn.set_read_timeout(Some(IO_TIMEOUT))?;
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = conn.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                conn.write_all(&buf[..n])?;
+            }
+        });
+        let owned: Vec<Vec<u8>> = messages.iter().map(|m| m.to_vec()).collect();
+        let client = Self::run_in(&self.ns_a, move || {
+            let mut conn = TcpStream::connect_timeout(&server_addr, IO_TIMEOUT)?;
+            conn.set_read_timeout(Some(IO_TIMEOUT))?;
+            let mut echoed = 0;
+            for message in &owned {
+                conn.write_all(message)?;
+                let mut back = vec![0u8; message.len()];
+                conn.read_exact(&mut back)?;
+                echoed += back.len();
+            }
+            conn.shutdown(std::net::Shutdown::Both)?;
+            Ok(echoed)
+        });
+        let echoed = client
+            .join()
+            .map_err(|_| anyhow::anyhow!("tcp client panicked"))??;
+        server
+            .join()
+            .map_err(|_| anyhow::anyhow!("tcp server panicked"))??;
+        Ok(echoed)
+    }
+
+    /// UDP: `count` datagrams from `a` to a receiver in `b`; returns how many arrived.
+    pub fn udp_send(&self, v6: bool, port: u16, count: usize) -> Result<usize> {
+        let dst = SocketAddr::new(self.addr_of_b(v6), port);
+        let receiver = Self::run_in(&self.ns_b, move || {
+            UdpSocket::bind(dst).context("bind udp receiver")
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("udp setup panicked"))??;
+        receiver.set_read_timeout(Some(IO_TIMEOUT))?;
+        Self::run_in(&self.ns_a, move || {
+            let sock = UdpSocket::bind(SocketAddr::new(unspecified(v6), 0))?;
+            for i in 0..count {
+                sock.send_to(format!("pkttrace datagram {i}").as_bytes(), dst)?;
+            }
+            Ok(())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("udp sender panicked"))??;
+        let mut buf = [0u8; 2048];
+        let mut received = 0;
+        while received < count {
+            match receiver.recv_from(&mut buf) {
+                Ok(_) => received += 1,
+                Err(_) => break,
+            }
+        }
+        Ok(received)
+    }
+
+    /// One UDP datagram from `a` to a port in `b` nobody listens on: the
+    /// kernel in `b` drops it (no socket) and answers ICMP port unreachable.
+    pub fn udp_to_closed_port(&self, port: u16) -> Result<()> {
+        let dst = SocketAddr::new(IpAddr::V4(self.addr_b), port);
+        Self::run_in(&self.ns_a, move || {
+            let sock = UdpSocket::bind(SocketAddr::new(unspecified(false), 0))?;
+            sock.send_to(b"nobody home", dst)?;
+            Ok(())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("udp sender panicked"))?
+    }
+
+    fn addr_of_b(&self, v6: bool) -> IpAddr {
+        if v6 {
+            IpAddr::V6(self.addr6_b)
+        } else {
+            IpAddr::V4(self.addr_b)
+        }
+    }
+}
+
+fn unspecified(v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        // Deleting a namespace destroys the veth end inside it, and so the pair.
+        for ns in [&self.ns_a, &self.ns_b] {
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
+/// Removes namespaces left by a process of ours that was killed (the pid in
+/// the name is no longer alive).
+fn remove_stale_namespaces() {
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(NS_PREFIX) else {
+            continue;
+        };
+        let pid = rest.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = ip(&["netns", "del", &name]);
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! A live trace: load the BPF object with this kernel's offsets and the
+//! compiled filter, attach, and pump the ring buffer into a sink.
+
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::{Btf, Ebpf, EbpfLoader};
+use formats::abi::{KernelOffsets, RawEvent, TraceConfig, counter};
+use formats::meta::{DropReasonTable, ProbeTable, TraceMeta, tracepoint_probes};
+use formats::sink::{Sink, Summary};
+use symbols::btf::KernelBtf;
+
+use crate::backend::{self, Backend, tracepoint};
+use crate::cli::TraceArgs;
+use crate::filter_args;
+use crate::host;
+use crate::UsageError;
+use crate::status::Status;
+
+/// The BPF object built by build.rs from tracer-ebpf.
+static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/pkttrace-ebpf"));
+
+/// How often lost/filtered counters are read during a live trace.
+const COUNTER_INTERVAL: Duration = Duration::from_secs(1);
+/// Poll timeout: bounds how late Ctrl-C and --duration are noticed.
+const POLL_TIMEOUT_MS: i32 = 100;
+
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+struct OffsetsGlobal(KernelOffsets);
+// SAFETY: repr(C) plain old data with explicit padding (formats::abi).
+unsafe impl aya::Pod for OffsetsGlobal {}
+
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+struct ConfigGlobal(TraceConfig);
+// SAFETY: as above.
+unsafe impl aya::Pod for ConfigGlobal {}
+
+/// When a live trace stops by itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub duration: Option<Duration>,
+    pub max_events: Option<u64>,
+}
+
+impl Limits {
+    pub fn from_args(args: &TraceArgs) -> Result<Self> {
+        let duration = match args.duration {
+            Some(s) if !(s.is_finite() && s > 0.0) => {
+                return Err(UsageError::new("--duration must be a positive number of seconds"));
+            }
+            Some(s) => Some(Duration::from_secs_f64(s)),
+            None => None,
+        };
+        if args.max_events == Some(0) {
+            return Err(UsageError::new("--max-events must be at least 1"));
+        }
+        Ok(Limits {
+            duration,
+            max_events: args.max_events,
+        })
+    }
+}
+
+/// Loaded and attached programs plus the maps userspace reads. Dropping it
+/// detaches everything; the kernel does the same if the process dies.
+pub struct Session {
+    _ebpf: Ebpf,
+    ring: RingBuf<MapData>,
+    counters: PerCpuArray<MapData, u64>,
+    pub meta: TraceMeta,
+    pub backend: Backend,
+}
+
+/// Loads the BPF object for this kernel. `config` is the compiled filter.
+fn load_object(offsets: KernelOffsets, config: TraceConfig, ring_bytes: u32) -> Result<Ebpf> {
+    EbpfLoader::new()
+        .override_global("OFFSETS", &OffsetsGlobal(offsets), true)
+        .override_global("CONFIG", &ConfigGlobal(config), true)
+        .map_max_entries("EVENTS", ring_bytes)
+        .load(BPF_OBJECT)
+        .context("loading the BPF object")
+}
+
+/// Loads the object with an accept-all filter, for capability probing.
+pub fn load_for_probing(offsets: KernelOffsets) -> Result<Ebpf> {
+    // A small ring: nothing is traced.
+    load_object(offsets, TraceConfig::accept_all(), 64 * 1024)
+}
+
+/// What every trace needs from the kernel: its BTF in both readers.
+pub struct KernelInfo {
+    pub btf: Btf,
+    pub kernel: KernelBtf,
+}
+
+impl KernelInfo {
+    pub fn load() -> Result<Self> {
+        let path = "/sys/kernel/btf/vmlinux";
+        if !std::path::Path::new(path).exists() {
+            bail!("this kernel has no BTF ({path} is missing; it needs CONFIG_DEBUG_INFO_BTF=y)");
+        }
+        let btf = Btf::from_sys_fs().context("reading kernel BTF")?;
+        let kernel = KernelBtf::from_sys().context("reading kernel BTF")?;
+        Ok(KernelInfo { btf, kernel })
+    }
+}
+
+fn ring_bytes(kib: u32) -> Result<u32> {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    let bytes = kib as u64 * 1024;
+    if !bytes.is_power_of_two() || bytes < page || bytes > (1 << 30) {
+        return Err(UsageError::new(format!(
+            "--ring-kib {kib}: the ring buffer must be a power of two between {} KiB and 1 GiB",
+            page / 1024
+        )));
+    }
+    Ok(bytes as u32)
+}
+
+impl Session {
+    /// Compiles the filter, loads and attaches. Fails without leaving anything
+    /// attached: every program and link belongs to the `Ebpf` dropped on error.
+    pub fn start(args: &TraceArgs, status: &Status) -> Result<Session> {
+        let filter = filter_args::compile(args)?;
+        let ring = ring_bytes(args.ring_kib)?;
+        tracepoint::validate_selection(&args.tracepoints)?;
+        host::require_privileges()?;
+        let info = KernelInfo::load()?;
+        let offsets = info
+            .kernel
+            .kernel_offsets()
+            .context("computing struct offsets from kernel BTF")?;
+        let drop_reasons = info.kernel.drop_reasons().unwrap_or_default();
+
+        let mut ebpf = load_object(offsets, filter.config, ring)?;
+        let probes = backend::probe_all(&mut ebpf, &info.btf);
+        let (backend, why) =
+            backend::choose(args.backend, &probes).map_err(anyhow::Error::msg)?;
+        status.info(format!("backend: {why}"));
+
+        let attached = tracepoint::attach(&mut ebpf, &info.btf, &info.kernel, &args.tracepoints)?;
+        for (tp, why) in &attached.skipped {
+            status.warn(format!("tracepoint {tp} skipped: {why}"));
+        }
+        status.info(format!(
+            "attached {} tracepoints{}",
+            attached.tracepoints.len(),
+            if filter.text.is_empty() {
+                String::new()
+            } else {
+                format!(", filter: {}", filter.text)
+            }
+        ));
+
+        let ring_buf = RingBuf::try_from(ebpf.take_map("EVENTS").context("EVENTS map missing")?)?;
+        let counters =
+            PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("COUNTERS map missing")?)?;
+        let meta = TraceMeta {
+            kernel_release: host::kernel_release(),
+            hostname: host::hostname(),
+            backend: backend.name().to_string(),
+            command_line: std::env::args().collect(),
+            filter: filter.text,
+            probes: ProbeTable::new(tracepoint_probes()),
+            drop_reasons: DropReasonTable::new(drop_reasons),
+            clock: host::clock_base(),
+            ring_bytes: ring as u64,
+            ..TraceMeta::default()
+        };
+        Ok(Session {
+            _ebpf: ebpf,
+            ring: ring_buf,
+            counters,
+            meta,
+            backend,
+        })
+    }
+
+    /// Per-CPU sums of one kernel counter.
+    fn counter_per_cpu(&self, index: u32) -> Vec<u64> {
+        self.counters
+            .get(&index, 0)
+            .map(|values| values.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Pumps events into `sink` until `stop` is set or a limit is reached.
+    pub fn run(
+        &mut self,
+        sink: &mut dyn Sink,
+        limits: Limits,
+        stop: &AtomicBool,
+        status: &Status,
+    ) -> Result<Summary> {
+        let started = Instant::now();
+        sink.begin(&self.meta).context("writing output")?;
+        let mut events = 0u64;
+        let mut lost_seen: Vec<u64> = Vec::new();
+        let mut last_counters = Instant::now();
+        let fd = self.ring.as_raw_fd();
+        let mut finished = false;
+        let mut reader_gone = false;
+        while !finished {
+            if stop.load(Ordering::Relaxed) || limits.duration.is_some_and(|d| started.elapsed() >= d) {
+                finished = true; // one last drain below
+            } else {
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd; EINTR (signals) just loops.
+                unsafe { libc::poll(&mut pfd, 1, POLL_TIMEOUT_MS) };
+            }
+            while let Some(item) = self.ring.next() {
+                let Some(event) = RawEvent::from_bytes(&item) else {
+                    continue;
+                };
+                drop(item);
+                match sink.event(&event) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                        // The reader went away (`| head`): stop quietly.
+                        reader_gone = true;
+                        finished = true;
+                        break;
+                    }
+                    Err(e) => return Err(e).context("writing output"),
+                }
+                events += 1;
+                if limits.max_events.is_some_and(|max| events >= max) {
+                    finished = true;
+                    break;
+                }
+            }
+            if reader_gone {
+                return Ok(self.summary(events, started));
+            }
+            match sink.flush() {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return Ok(self.summary(events, started));
+                }
+                other => other.context("writing output")?,
+            }
+            if finished || last_counters.elapsed() >= COUNTER_INTERVAL {
+                last_counters = Instant::now();
+                self.report_lost(sink, &mut lost_seen, status)?;
+            }
+        }
+        let summary = self.summary(events, started);
+        sink.finish(&summary).context("writing output")?;
+        Ok(summary)
+    }
+
+    /// Tells the sink and the user about newly lost events, per CPU.
+    fn report_lost(&self, sink: &mut dyn Sink, seen: &mut Vec<u64>, status: &Status) -> Result<()> {
+        let lost = self.counter_per_cpu(counter::LOST);
+        seen.resize(lost.len(), 0);
+        for (cpu, (&now, before)) in lost.iter().zip(seen.iter_mut()).enumerate() {
+            if now > *before {
+                status.warn(format!(
+                    "lost {} events on cpu {cpu} (ring buffer full; total {now}); try a larger --ring-kib or a narrower filter",
+                    now - *before
+                ));
+                sink.lost(cpu as u32, now).context("writing output")?;
+                *before = now;
+            }
+        }
+        Ok(())
+    }
+
+    fn summary(&self, events: u64, started: Instant) -> Summary {
+        Summary {
+            events,
+            lost: self.counter_per_cpu(counter::LOST).iter().sum(),
+            filtered: self.counter_per_cpu(counter::FILTERED).iter().sum(),
+            duration_ns: started.elapsed().as_nanos() as u64,
+        }
+    }
+}
