@@ -124,7 +124,11 @@ fn replay_into(path: &Path, mut sink: impl Sink) -> Result<Duration, Box<dyn std
     let mut reader = RecordReader::open(path)?;
     let outcome = formats::record::replay(&mut reader, &mut sink)?;
     if !matches!(outcome.end, formats::record::RecordEnd::Complete) {
-        return Err(format!("benchmark record did not replay completely: {:?}", outcome.end).into());
+        return Err(format!(
+            "benchmark record did not replay completely: {:?}",
+            outcome.end
+        )
+        .into());
     }
     Ok(started.elapsed())
 }
@@ -219,8 +223,8 @@ fn synthetic_event(i: u64) -> RawEvent {
         0 | 1 => {
             pkt.l3_proto = abi::ETH_P_IPV6;
             pkt.l4_proto = abi::IPPROTO_UDP;
-            pkt.saddr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (i >> 16) as u16, i as u16)
-                .octets();
+            pkt.saddr =
+                Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (i >> 16) as u16, i as u16).octets();
             pkt.daddr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x1c2d, 0x3e4f, 0x5a6b, 0x7c8d).octets();
             pkt.dport = 53;
         }

@@ -85,6 +85,12 @@ pub mod probe_id {
     pub const TCP_SEND_RESET: u32 = 11;
     pub const TCP_RECEIVE_RESET: u32 = 12;
     pub const UDP_FAIL_QUEUE_RCV_SKB: u32 = 13;
+    /// `irq:softirq_entry` / `irq:softirq_exit` for the NET_TX and NET_RX
+    /// vectors (`value` = vector), emitted only while the CPU has traced
+    /// frames open: they tell the stitcher where a softirq pass nests inside
+    /// another (RX on a veth peer running inside a TX on the same CPU).
+    pub const SOFTIRQ_ENTRY: u32 = 14;
+    pub const SOFTIRQ_EXIT: u32 = 15;
     pub const FIRST_DYNAMIC_PROBE_ID: u32 = 1000;
 }
 

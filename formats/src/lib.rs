@@ -8,6 +8,8 @@ pub mod abi;
 #[cfg(feature = "std")]
 mod describe;
 #[cfg(feature = "std")]
+pub mod filter;
+#[cfg(feature = "std")]
 pub mod json;
 #[cfg(feature = "std")]
 pub mod meta;
@@ -19,5 +21,3 @@ pub mod sink;
 pub mod text;
 #[cfg(feature = "std")]
 pub mod time;
-#[cfg(feature = "std")]
-pub mod filter;

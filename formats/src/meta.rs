@@ -109,19 +109,49 @@ pub struct ProbeDesc {
 pub fn tracepoint_probes() -> Vec<ProbeDesc> {
     use ValueKind as V;
     [
-        (probe_id::NETIF_RECEIVE_SKB, "net", "netif_receive_skb", V::None),
+        (
+            probe_id::NETIF_RECEIVE_SKB,
+            "net",
+            "netif_receive_skb",
+            V::None,
+        ),
         (probe_id::NET_DEV_QUEUE, "net", "net_dev_queue", V::None),
-        (probe_id::NET_DEV_START_XMIT, "net", "net_dev_start_xmit", V::None),
+        (
+            probe_id::NET_DEV_START_XMIT,
+            "net",
+            "net_dev_start_xmit",
+            V::None,
+        ),
         (probe_id::NET_DEV_XMIT, "net", "net_dev_xmit", V::XmitRc),
         (probe_id::QDISC_ENQUEUE, "qdisc", "qdisc_enqueue", V::Qdisc),
         (probe_id::QDISC_DEQUEUE, "qdisc", "qdisc_dequeue", V::Qdisc),
         (probe_id::KFREE_SKB, "skb", "kfree_skb", V::DropReason),
         (probe_id::CONSUME_SKB, "skb", "consume_skb", V::None),
-        (probe_id::TCP_RETRANSMIT_SKB, "tcp", "tcp_retransmit_skb", V::None),
-        (probe_id::INET_SOCK_SET_STATE, "sock", "inet_sock_set_state", V::TcpState),
+        (
+            probe_id::TCP_RETRANSMIT_SKB,
+            "tcp",
+            "tcp_retransmit_skb",
+            V::None,
+        ),
+        (
+            probe_id::INET_SOCK_SET_STATE,
+            "sock",
+            "inet_sock_set_state",
+            V::TcpState,
+        ),
         (probe_id::TCP_SEND_RESET, "tcp", "tcp_send_reset", V::None),
-        (probe_id::TCP_RECEIVE_RESET, "tcp", "tcp_receive_reset", V::None),
-        (probe_id::UDP_FAIL_QUEUE_RCV_SKB, "udp", "udp_fail_queue_rcv_skb", V::None),
+        (
+            probe_id::TCP_RECEIVE_RESET,
+            "tcp",
+            "tcp_receive_reset",
+            V::None,
+        ),
+        (
+            probe_id::UDP_FAIL_QUEUE_RCV_SKB,
+            "udp",
+            "udp_fail_queue_rcv_skb",
+            V::None,
+        ),
     ]
     .into_iter()
     .map(|(id, category, name, value)| ProbeDesc {
@@ -215,6 +245,12 @@ impl ProbeTable {
 
     pub fn get(&self, id: u32) -> Option<&ProbeDesc> {
         self.index.get(id).map(|i| &self.probes[i])
+    }
+
+    /// Where the probe `id` sits in [`as_slice`](Self::as_slice), for callers
+    /// that keep their own per-probe data alongside.
+    pub fn position(&self, id: u32) -> Option<usize> {
+        self.index.get(id)
     }
 
     pub fn as_slice(&self) -> &[ProbeDesc] {

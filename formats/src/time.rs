@@ -40,13 +40,14 @@ impl ClockBase {
     }
 }
 
-/// Appends `HH:MM:SS.nnnnnnnnn` for the time of day of `local_ns`.
-pub fn push_time_of_day(out: &mut Vec<u8>, local_ns: i64) {
+/// Seconds since midnight and nanoseconds within the second of `local_ns`.
+#[inline]
+pub fn time_of_day(local_ns: i64) -> (u32, u32) {
     let ns_of_day = local_ns.rem_euclid(NS_PER_DAY);
-    let secs = ns_of_day / NS_PER_SEC;
-    push_hms(out, secs);
-    out.push(b'.');
-    push_zero_padded(out, (ns_of_day % NS_PER_SEC) as u64, 9);
+    (
+        (ns_of_day / NS_PER_SEC) as u32,
+        (ns_of_day % NS_PER_SEC) as u32,
+    )
 }
 
 /// Appends an RFC 3339 timestamp with nanoseconds in the given UTC offset,
@@ -135,8 +136,9 @@ mod tests {
         };
         assert_eq!(clock.wall_ns(5_000_000_001), 1_714_537_872_000_000_001);
         assert_eq!(clock.wall_ns(4_000_000_000), 1_714_537_871_000_000_000);
-        let local = clock.local_ns(5_123_456_789);
-        assert_eq!(text(|o| push_time_of_day(o, local)), "06:31:12.123456789");
+        let (secs, nanos) = time_of_day(clock.local_ns(5_123_456_789));
+        assert_eq!((secs, nanos), (6 * 3600 + 31 * 60 + 12, 123_456_789));
+        assert_eq!(time_of_day(-1), (86_399, 999_999_999));
     }
 
     #[test]
@@ -174,8 +176,9 @@ mod tests {
             utc_offset_s: i32::MIN,
         };
         for ts in [0, 1, u64::MAX, i64::MAX as u64, i64::MIN as u64] {
+            let (secs, nanos) = time_of_day(clock.local_ns(ts));
+            assert!(secs < 86_400 && nanos < 1_000_000_000);
             let mut out = Vec::new();
-            push_time_of_day(&mut out, clock.local_ns(ts));
             push_rfc3339(&mut out, clock.wall_ns(ts), clock.utc_offset_s);
             push_rfc3339(&mut out, i64::MIN, i32::MAX);
             push_rfc3339(&mut out, i64::MAX, i32::MIN);

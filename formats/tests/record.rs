@@ -237,9 +237,7 @@ fn bad_frames() {
     huge_end[end + 4..end + 8].copy_from_slice(&u32::MAX.to_le_bytes());
     assert_eq!(
         error_text(&huge_end),
-        format!(
-            "corrupt record: end frame at byte {end} has length 4294967295 (at most 1048576)"
-        )
+        format!("corrupt record: end frame at byte {end} has length 4294967295 (at most 1048576)")
     );
 
     let mut trailing = good.clone();
@@ -336,7 +334,11 @@ fn replay_interrupted_and_corrupt_records_still_finish() {
 
     let torn = &interrupted[..interrupted.len() - 1];
     let mut sink = Collect::default();
-    let outcome = replay(&mut RecordReader::new(Cursor::new(torn)).unwrap(), &mut sink).unwrap();
+    let outcome = replay(
+        &mut RecordReader::new(Cursor::new(torn)).unwrap(),
+        &mut sink,
+    )
+    .unwrap();
     assert!(matches!(
         outcome.end,
         RecordEnd::Failed(RecordError::Truncated { .. })
@@ -403,11 +405,20 @@ fn files_are_private_and_truncated() {
     }
     assert!(reader.is_complete());
     assert_eq!(frames, 3 + 1);
-    assert_eq!(written.len(), frames_start(&written) + 3 * (8 + RawEvent::SIZE) + 8 + serde_json::to_vec(&SUMMARY).unwrap().len());
+    assert_eq!(
+        written.len(),
+        frames_start(&written)
+            + 3 * (8 + RawEvent::SIZE)
+            + 8
+            + serde_json::to_vec(&SUMMARY).unwrap().len()
+    );
 
     let missing = dir.join("missing");
     let error = RecordReader::open(&missing).err().unwrap();
-    assert_eq!(error.to_string(), format!("cannot open {}", missing.display()));
+    assert_eq!(
+        error.to_string(),
+        format!("cannot open {}", missing.display())
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

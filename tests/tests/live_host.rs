@@ -269,3 +269,29 @@ fn kill_9_leaves_no_program_or_link_behind() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_full_ring_buffer_loses_events_loudly_not_silently() {
+    require_root();
+    let net = TestNet::create("lost").unwrap();
+    // One page of ring: a burst of datagrams overruns it before the reader wakes.
+    let tracer = Tracer::start(&["-o", "json", "--ring-kib", "4", &netns_filter(&net)]).unwrap();
+    for _ in 0..5 {
+        net.udp_send(false, 9006, 200).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = tracer.stop().unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.lines().any(|l| l.contains("lost") && l.contains("on cpu")),
+        "live loss warning on stderr:\n{}",
+        out.stderr
+    );
+    let lost: u64 = out
+        .stderr
+        .lines()
+        .find_map(|l| l.split_once(" lost, ")?.0.rsplit(", ").next()?.parse().ok())
+        .unwrap_or_else(|| panic!("summary line:\n{}", out.stderr));
+    assert!(lost > 0);
+    assert!(!out.json_events().is_empty(), "what fit in the ring still arrived");
+}

@@ -60,7 +60,7 @@ fn predicate(insn: &FilterInsn, ev: &RawEvent) -> bool {
     let pkt = &ev.pkt;
     match insn.op {
         filter_op::TRUE => true,
-        filter_op::L4_PROTO => pkt.l3_proto != 0 && pkt.l4_proto as u32 == insn.lo,
+        filter_op::L4_PROTO => pkt.l4_proto as u32 == insn.lo,
         filter_op::L3_PROTO => pkt.l3_proto as u32 == insn.lo,
         filter_op::ADDR => {
             let family = match pkt.l3_proto {

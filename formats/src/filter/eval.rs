@@ -120,6 +120,9 @@ mod tests {
         assert!(!run(&[T, F, F, OR, AND]));
         // T F NOT -> T T; AND -> T.
         assert!(run(&[T, F, NOT, AND]));
+        // The lower T must survive the first operator for the second to see it.
+        assert!(run(&[T, T, T, AND, AND]));
+        assert!(run(&[T, F, T, OR, AND]));
         // Sixteen deep: T then fifteen Fs, ORed down.
         let mut deep = vec![T];
         deep.extend([F; 15]);

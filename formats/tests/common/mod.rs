@@ -76,7 +76,12 @@ pub fn v4(mut ev: RawEvent, proto: u8, src: [u8; 4], dst: [u8; 4]) -> RawEvent {
     ev
 }
 
-pub fn v6(mut ev: RawEvent, proto: u8, src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr) -> RawEvent {
+pub fn v6(
+    mut ev: RawEvent,
+    proto: u8,
+    src: std::net::Ipv6Addr,
+    dst: std::net::Ipv6Addr,
+) -> RawEvent {
     ev.flags |= event_flag::HAS_PACKET;
     ev.pkt.l3_proto = abi::ETH_P_IPV6;
     ev.pkt.l4_proto = proto;
@@ -88,7 +93,12 @@ pub fn v6(mut ev: RawEvent, proto: u8, src: std::net::Ipv6Addr, dst: std::net::I
 
 /// ICMP echo request 10.0.0.1 → 10.0.0.2 queued on veth0, 456789 ns in.
 pub fn icmp_echo() -> RawEvent {
-    let mut ev = on_dev(base(probe_id::NET_DEV_QUEUE, 123_456_789), "veth0", 7, 4026532281);
+    let mut ev = on_dev(
+        base(probe_id::NET_DEV_QUEUE, 123_456_789),
+        "veth0",
+        7,
+        4026532281,
+    );
     ev = v4(ev, abi::IPPROTO_ICMP, [10, 0, 0, 1], [10, 0, 0, 2]);
     ev.pkt.icmp_type = 8;
     ev.pkt.ip_id = 6699;
@@ -99,7 +109,12 @@ pub fn icmp_echo() -> RawEvent {
 
 /// TCP SYN 10.0.0.1:41234 → 10.0.0.2:80 received on veth1 by the idle task.
 pub fn tcp_syn() -> RawEvent {
-    let mut ev = on_dev(base(probe_id::NETIF_RECEIVE_SKB, 123_556_789), "veth1", 8, 4026532282);
+    let mut ev = on_dev(
+        base(probe_id::NETIF_RECEIVE_SKB, 123_556_789),
+        "veth1",
+        8,
+        4026532282,
+    );
     ev = v4(ev, abi::IPPROTO_TCP, [10, 0, 0, 1], [10, 0, 0, 2]);
     ev.cpu = 0;
     ev.pid = 0;
@@ -118,7 +133,12 @@ pub fn tcp_syn() -> RawEvent {
 
 /// UDP over IPv6, 2001:db8::1:5353 → ff02::fb:5353, transmitted on eth0 (rc 0).
 pub fn udp_v6_xmit() -> RawEvent {
-    let mut ev = on_dev(base(probe_id::NET_DEV_XMIT, 2_000_000_000), "eth0", 2, 4026531840);
+    let mut ev = on_dev(
+        base(probe_id::NET_DEV_XMIT, 2_000_000_000),
+        "eth0",
+        2,
+        4026531840,
+    );
     ev = v6(
         ev,
         abi::IPPROTO_UDP,
@@ -135,7 +155,12 @@ pub fn udp_v6_xmit() -> RawEvent {
 
 /// kfree_skb of a TCP segment to a closed port, with a known reason.
 pub fn tcp_drop(reason: u64) -> RawEvent {
-    let mut ev = on_dev(base(probe_id::KFREE_SKB, 3_000_000_000), "lo", 1, 4026531840);
+    let mut ev = on_dev(
+        base(probe_id::KFREE_SKB, 3_000_000_000),
+        "lo",
+        1,
+        4026531840,
+    );
     ev = v4(ev, abi::IPPROTO_TCP, [127, 0, 0, 1], [127, 0, 0, 1]);
     ev.pkt.sport = 55000;
     ev.pkt.dport = 9;
