@@ -541,11 +541,8 @@ impl<'a> Line<'a> {
             return;
         };
         for (out, &byte) in out.iter_mut().zip(name) {
-            *out = if (0x20..0x7f).contains(&byte) {
-                byte
-            } else {
-                b'?'
-            };
+            let printable = byte.wrapping_sub(0x20) < 0x5f;
+            *out = if printable { byte } else { b'?' };
         }
         self.pos += len;
     }
@@ -610,17 +607,17 @@ impl<'a> Line<'a> {
         self.hex_digits(value, (16 - value.leading_zeros() as usize / 4).max(1));
     }
 
-    /// The low `digits` (at most 16) hex digits of `value`.
+    /// The low `digits` (1 to 16) hex digits of `value`: all 16 are
+    /// computed at once and written as one fixed-size copy, shifted so the
+    /// wanted ones come first.
     #[inline(always)]
     fn hex_digits(&mut self, value: u64, digits: usize) {
-        let Some(out) = self.buf.get_mut(self.pos..self.pos + digits) else {
-            return;
-        };
-        for (i, out) in out.iter_mut().enumerate() {
-            let shift = (digits - 1 - i) * 4;
-            *out = HEX_DIGITS[(value >> shift) as usize & 0xf];
+        let all = (u128::from(hex_ascii(value >> 32)) << 64) | u128::from(hex_ascii(value));
+        let wanted = all << ((16 - digits) * 8);
+        if let Some(out) = self.buf.get_mut(self.pos..self.pos + 16) {
+            out.copy_from_slice(&wanted.to_be_bytes());
+            self.pos += digits;
         }
-        self.pos += digits;
     }
 
     /// Pads the column that started at `start` to `width` and adds the
@@ -676,7 +673,18 @@ impl<'a> Line<'a> {
     }
 }
 
-const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+/// The 8 hex digits of the low 32 bits of `value` as big-endian ASCII bytes,
+/// computed in one register: spread each nibble into its own byte, then add
+/// `'0'`, plus the gap to `'a'` for nibbles of 10 and more.
+#[inline(always)]
+fn hex_ascii(value: u64) -> u64 {
+    let mut v = value & 0xffff_ffff;
+    v = ((v & 0xffff_0000) << 16) | (v & 0xffff);
+    v = ((v & 0x0000_ff00_0000_ff00) << 8) | (v & 0x0000_00ff_0000_00ff);
+    v = ((v & 0x00f0_00f0_00f0_00f0) << 4) | (v & 0x000f_000f_000f_000f);
+    let letters = ((v + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    v + 0x3030_3030_3030_3030 + letters * (b'a' - b'0' - 10) as u64
+}
 
 /// Decimal digits of each octet, left-aligned, with their count last.
 const OCTETS: [[u8; 4]; 256] = {
@@ -703,4 +711,100 @@ fn decimal_len(value: u32) -> usize {
 /// Number of characters in UTF-8 text (a byte count for ASCII).
 fn str_width(text: &[u8]) -> usize {
     text.iter().filter(|&&b| b & 0xc0 != 0x80).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv6Addr;
+
+    use super::*;
+
+    fn render(f: impl FnOnce(&mut Line)) -> String {
+        let mut buf = vec![0; 256];
+        let mut line = Line::new(&mut buf, false);
+        f(&mut line);
+        let len = line.pos;
+        String::from_utf8(buf[..len].to_vec()).unwrap()
+    }
+
+    /// Values with every digit count and both ends of each range.
+    fn samples() -> impl Iterator<Item = u64> {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let random = std::iter::repeat_with(move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        });
+        (0..64)
+            .flat_map(|bit| [1u64 << bit, (1u64 << bit) - 1, (1u64 << bit) + 1])
+            .chain((0..20).flat_map(|d| [10u64.pow(d), 10u64.pow(d) - 1]))
+            .chain([0, u64::MAX, u64::from(u32::MAX)])
+            .chain(random.take(10_000))
+    }
+
+    #[test]
+    fn numbers_match_std() {
+        for value in samples() {
+            assert_eq!(render(|l| l.decimal(value)), value.to_string());
+            assert_eq!(render(|l| l.hex(value)), format!("{value:x}"));
+            assert_eq!(render(|l| l.hex16(value)), format!("{value:016x}"));
+            let octet = value as u8;
+            assert_eq!(render(|l| l.octet(octet)), octet.to_string());
+        }
+    }
+
+    #[test]
+    fn ipv6_matches_std() {
+        let mut addresses: Vec<[u8; 16]> = samples()
+            .map(|v| {
+                // Zero some groups to exercise the `::` choice.
+                let zeros = v.rotate_left(17);
+                let mut addr = [0u8; 16];
+                for group in 0..8 {
+                    if zeros >> group & 1 == 0 {
+                        let bits = (v >> (group * 8)) as u16 ^ (zeros >> 20) as u16;
+                        addr[2 * group..2 * group + 2].copy_from_slice(&bits.to_be_bytes());
+                    }
+                }
+                addr
+            })
+            .collect();
+        for text in [
+            "::",
+            "::1",
+            "::ffff:10.0.0.1",
+            "::ffff:0:1",
+            "1::",
+            "fe80::1:0:0:1",
+            "2001:db8:0:1:1:1:1:1",
+            "::0.0.0.1",
+        ] {
+            addresses.push(text.parse::<Ipv6Addr>().unwrap().octets());
+        }
+        for addr in addresses {
+            let expected = Ipv6Addr::from(addr).to_string();
+            assert_eq!(render(|l| l.ipv6(&addr)), expected);
+        }
+    }
+
+    #[test]
+    fn time_of_day_digits() {
+        let ns = (23 * 3600 + 59 * 60 + 58) * 1_000_000_000i64 + 7;
+        assert_eq!(render(|l| l.time_of_day(ns)), "23:59:58.000000007");
+        assert_eq!(render(|l| l.time_of_day(0)), "00:00:00.000000000");
+    }
+
+    #[test]
+    fn writes_past_the_end_are_dropped() {
+        let mut buf = vec![0; 4];
+        let mut line = Line::new(&mut buf, false);
+        line.bytes(b"abc");
+        line.decimal(12345);
+        line.hex16(1);
+        line.time_of_day(0);
+        line.byte(b'd');
+        line.byte(b'e');
+        assert_eq!(&buf, b"abcd");
+    }
 }

@@ -136,6 +136,22 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# --- kernel: boot the uncompressed ELF inside the bzImage when possible ------
+# Under TCG the kernel's own decompressor takes ~2.5 s; the host's xz takes
+# ~0.7 s, and QEMU boots the ELF directly through its PVH entry point
+# (CONFIG_PVH=y in Debian's kernels). Debian compresses with xz; with anything
+# else, or without a PVH entry, the bzImage is booted as it is.
+boot_image=$kernel
+xz_at=$(LC_ALL=C grep -abo -m1 $'\xfd7zXZ' "$kernel" 2>/dev/null | head -n1 | cut -d: -f1) || true
+if [[ -n $xz_at ]] && command -v xz >/dev/null && command -v readelf >/dev/null; then
+  # xz complains about the bytes after the stream: the output is complete.
+  tail -c "+$((xz_at + 1))" "$kernel" | xz -dc >"$tmp/vmlinux" 2>/dev/null || true
+  # The PVH entry point is the ELF note XEN_ELFNOTE_PHYS32_ENTRY (type 0x12).
+  if readelf -n "$tmp/vmlinux" 2>/dev/null | grep -q 'note type: (0x00000012)'; then
+    boot_image=$tmp/vmlinux
+  fi
+fi
+
 # --- initramfs: busybox, /init, the modules needed to mount the root --------
 initrd_dir=$tmp/initramfs
 mkdir -p "$initrd_dir"/{bin,dev,modules}
@@ -224,7 +240,7 @@ timeout --kill-after=10 "$timeout_s" \
   -accel tcg,thread=multi -cpu max -smp 2 -m "$mem" \
   -nodefaults -display none -no-reboot -nic none \
   -chardev stdio,id=console,signal=off -serial chardev:console \
-  -kernel "$kernel" -initrd "$tmp/initramfs.cpio" \
+  -kernel "$boot_image" -initrd "$tmp/initramfs.cpio" \
   -append "console=ttyS0 panic=-1 8250.nr_uarts=1" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
   -virtfs "local,path=$share,mount_tag=results,security_model=none,multidevs=remap" \

@@ -36,7 +36,7 @@ ln -sf /proc/self/fd /dev/fd
 ln -sf /proc/self/fd/0 /dev/stdin
 ln -sf /proc/self/fd/1 /dev/stdout
 ln -sf /proc/self/fd/2 /dev/stderr
-ip link set lo up
+echo T2 $(cat /proc/uptime); ip link set lo up
 hostname pkttrace-guest
 # depmod's files come from the host package and match this kernel; check it
 # so that a missing or mismatched module tree is reported here, not as an
