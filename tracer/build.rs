@@ -49,7 +49,10 @@ fn main() {
         }
         panic!("building the BPF programs failed (see warnings above; scripts/setup.sh installs nightly rust-src and bpf-linker)");
     }
-    let built = target_dir.join(target).join("release/pkttrace-ebpf");
-    std::fs::copy(&built, out_dir.join("pkttrace-ebpf"))
-        .unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
+    // Two objects: tracepoints (loaded once) and function probes (once per function).
+    for object in ["pkttrace-ebpf", "pkttrace-fn"] {
+        let built = target_dir.join(target).join("release").join(object);
+        std::fs::copy(&built, out_dir.join(object))
+            .unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
+    }
 }

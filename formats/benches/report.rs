@@ -6,7 +6,7 @@
 //! Writes a synthetic record to the temp directory and removes it after.
 
 use std::hint::black_box;
-use std::io::{self, BufWriter};
+use std::io;
 use std::net::Ipv6Addr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -56,24 +56,14 @@ fn run(path: &Path, events: u64, only: Option<&str>) -> Result<(), Box<dyn std::
         println!("read only:    {:>8.2?}  {}", read, rate(events, read));
     }
     let text = if wanted("text") {
-        let text = best_of(|| {
-            replay_into(
-                path,
-                TextPrinter::new(BufWriter::with_capacity(1 << 16, io::sink())),
-            )
-        })?;
+        let text = best_of(|| replay_into(path, TextPrinter::new(io::sink())))?;
         println!("read + text:  {:>8.2?}  {}", text, rate(events, text));
         Some(text)
     } else {
         None
     };
     let json = if wanted("json") {
-        let json = best_of(|| {
-            replay_into(
-                path,
-                JsonPrinter::new(BufWriter::with_capacity(1 << 16, io::sink())),
-            )
-        })?;
+        let json = best_of(|| replay_into(path, JsonPrinter::new(io::sink())))?;
         println!("read + JSON:  {:>8.2?}  {}", json, rate(events, json));
         Some(json)
     } else {
@@ -191,10 +181,18 @@ fn synthetic_event(i: u64) -> RawEvent {
     ev.cpu = (i % 16) as u32;
     ev.pid = 1000 + (i % 50) as u32;
     ev.tid = ev.pid;
-    let comm: &[u8] = if i % 3 == 0 { b"nginx" } else { b"curl" };
+    let comm: &[u8] = if i.is_multiple_of(3) {
+        b"nginx"
+    } else {
+        b"curl"
+    };
     ev.comm[..comm.len()].copy_from_slice(comm);
     ev.flags = event_flag::HAS_DEV | event_flag::HAS_PACKET;
-    let ifname: &[u8] = if i % 2 == 0 { b"eth0" } else { b"veth1a2b" };
+    let ifname: &[u8] = if i.is_multiple_of(2) {
+        b"eth0"
+    } else {
+        b"veth1a2b"
+    };
     ev.ifname[..ifname.len()].copy_from_slice(ifname);
     ev.ifindex = 2 + (i % 2) as u32;
     ev.netns = 4026531840 + (i % 2) as u32;
@@ -211,7 +209,12 @@ fn synthetic_event(i: u64) -> RawEvent {
     pkt.dport = 443;
     pkt.seq = (i * 1448) as u32;
     pkt.ack = (i * 7) as u32;
-    pkt.tcp_flags = tcp_flag::ACK | if i % 4 == 0 { tcp_flag::PSH } else { 0 };
+    pkt.tcp_flags = tcp_flag::ACK
+        | if i.is_multiple_of(4) {
+            tcp_flag::PSH
+        } else {
+            0
+        };
     let probes = [
         probe_id::NETIF_RECEIVE_SKB,
         probe_id::NET_DEV_QUEUE,

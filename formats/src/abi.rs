@@ -67,6 +67,12 @@ pub mod event_flag {
     pub const HAS_PACKET: u8 = 0x02;
     /// `ifindex`/`ifname`/`netns` come from a device.
     pub const HAS_DEV: u8 = 0x04;
+    /// `pkt` holds addresses and ports of the skb's (or event's) socket, not
+    /// parsed headers: on transmit above IP the headers are not built yet.
+    pub const FROM_SOCKET: u8 = 0x08;
+    /// Entry of a function without an skb whose socket did not pass the
+    /// filter: keep it only inside a kept frame or around a kept event.
+    pub const TENTATIVE: u8 = 0x10;
 }
 
 /// Probe ids of the tracepoint programs, fixed at build time. Dynamically

@@ -132,25 +132,36 @@ impl TcpFlagLetters {
     }
 }
 
-/// Appends `value` in lowercase hex, at least `min_digits` digits.
-pub(crate) fn push_hex(out: &mut Vec<u8>, value: u64, min_digits: usize) {
+/// Appends `value` in decimal.
+pub(crate) fn push_uint(out: &mut Vec<u8>, value: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// Appends `value` in lowercase hex, without leading zeros.
+pub(crate) fn push_hex(out: &mut Vec<u8>, value: u64) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let significant = (16 - value.leading_zeros() as usize / 4).max(1);
-    for i in (0..significant.max(min_digits)).rev() {
-        let nibble = if i < 16 { (value >> (i * 4)) & 0xf } else { 0 };
-        out.push(DIGITS[nibble as usize]);
+    let digits = (16 - value.leading_zeros() as usize / 4).max(1);
+    for i in (0..digits).rev() {
+        out.push(DIGITS[(value >> (i * 4)) as usize & 0xf]);
     }
+}
+
+/// A traffic control handle's major and minor numbers, or `None` for
+/// `TC_H_ROOT`, which `tc` prints as `root`.
+pub(crate) fn tc_handle_parts(handle: u32) -> Option<(u16, u16)> {
+    const TC_H_ROOT: u32 = u32::MAX;
+    (handle != TC_H_ROOT).then_some(((handle >> 16) as u16, handle as u16))
 }
 
 /// Appends a traffic control handle as `tc` prints it: `8001:0`, `1:10`, `root`.
 pub(crate) fn push_tc_handle(out: &mut Vec<u8>, handle: u32) {
-    const TC_H_ROOT: u32 = u32::MAX;
-    if handle == TC_H_ROOT {
-        out.extend_from_slice(b"root");
-    } else {
-        push_hex(out, u64::from(handle >> 16), 1);
-        out.push(b':');
-        push_hex(out, u64::from(handle & 0xffff), 1);
+    match tc_handle_parts(handle) {
+        Some((major, minor)) => {
+            push_hex(out, u64::from(major));
+            out.push(b':');
+            push_hex(out, u64::from(minor));
+        }
+        None => out.extend_from_slice(b"root"),
     }
 }
 
@@ -178,10 +189,10 @@ mod tests {
             f(&mut out);
             String::from_utf8(out).unwrap()
         };
-        assert_eq!(text(&|o| push_hex(o, 0, 1)), "0");
-        assert_eq!(text(&|o| push_hex(o, 0xab, 4)), "00ab");
-        assert_eq!(text(&|o| push_hex(o, u64::MAX, 1)), "ffffffffffffffff");
-        assert_eq!(text(&|o| push_hex(o, 1, 20)), "00000000000000000001");
+        assert_eq!(text(&|o| push_hex(o, 0)), "0");
+        assert_eq!(text(&|o| push_hex(o, 0xab)), "ab");
+        assert_eq!(text(&|o| push_hex(o, 0x1000)), "1000");
+        assert_eq!(text(&|o| push_hex(o, u64::MAX)), "ffffffffffffffff");
         assert_eq!(text(&|o| push_tc_handle(o, 0x8001_0000)), "8001:0");
         assert_eq!(text(&|o| push_tc_handle(o, 0x0001_0010)), "1:10");
         assert_eq!(text(&|o| push_tc_handle(o, u32::MAX)), "root");

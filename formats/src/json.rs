@@ -31,7 +31,7 @@ pub struct JsonPrinter<W: Write> {
 
 /// Reused buffers for the fields formatted by hand.
 #[derive(Default)]
-struct Scratch {
+pub(crate) struct Scratch {
     time: Vec<u8>,
     skb: Vec<u8>,
     drop_location: Vec<u8>,
@@ -62,8 +62,10 @@ enum NameOr<'a, N> {
     Number(N),
 }
 
-#[derive(Serialize)]
-struct EventJson<'a> {
+/// One output line. A flat struct (no `#[serde(flatten)]`, which would
+/// route every field through a slower map serializer).
+#[derive(Default, Serialize)]
+pub(crate) struct EventJson<'a> {
     ts_ns: u64,
     time: &'a str,
     cpu: u32,
@@ -71,7 +73,7 @@ struct EventJson<'a> {
     tid: u32,
     comm: Cow<'a, str>,
     probe: Cow<'a, str>,
-    kind: &'static str,
+    pub(crate) kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     skb: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,33 +84,15 @@ struct EventJson<'a> {
     netns: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stack_id: Option<i32>,
-    #[serde(flatten)]
-    packet: Option<PacketJson<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    drop_reason: Option<NameOr<'a, u64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    drop_location: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rc: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ret: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tcp_state: Option<NameOr<'static, u64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tcp_old_state: Option<NameOr<'static, u64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    qlen: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    qdisc_handle: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    qdisc_parent: Option<&'a str>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    followed: bool,
-}
 
-#[derive(Serialize)]
-struct PacketJson<'a> {
-    len: u32,
+    // The packet.
+    /// skb length; events without an skb have none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    len: Option<u32>,
+    /// Addresses and ports come from the socket: headers were not built yet,
+    /// so there are no header fields.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    from_socket: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     family: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -140,6 +124,28 @@ struct PacketJson<'a> {
     ip_len: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ttl: Option<u8>,
+
+    // What the probe reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drop_reason: Option<NameOr<'a, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drop_location: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rc: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) ret: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_state: Option<NameOr<'static, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_old_state: Option<NameOr<'static, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    qlen: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    qdisc_handle: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    qdisc_parent: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    followed: bool,
 }
 
 impl<W: Write> Sink for JsonPrinter<W> {
@@ -183,7 +189,7 @@ impl<W: Write> Sink for JsonPrinter<W> {
     }
 }
 
-fn event_json<'a>(
+pub(crate) fn event_json<'a>(
     names: &'a Names,
     scratch: &'a mut Scratch,
     tcp_flags: &'a TcpFlagLetters,
@@ -197,7 +203,7 @@ fn event_json<'a>(
     );
     scratch.skb.clear();
     scratch.skb.extend_from_slice(b"0x");
-    push_hex(&mut scratch.skb, event.skb, 1);
+    push_hex(&mut scratch.skb, event.skb);
 
     let probe = names.probes.get(event.probe_id);
     let kind = EventKind::from_u8(event.kind);
@@ -224,18 +230,12 @@ fn event_json<'a>(
         ifname: has_dev.then(|| String::from_utf8_lossy(c_str(&event.ifname))),
         netns: (event.netns != 0).then_some(event.netns),
         stack_id: (event.stack_id >= 0).then_some(event.stack_id),
-        packet: (event.flags & event_flag::HAS_PACKET != 0).then(|| packet_json(event, tcp_flags)),
-        drop_reason: None,
-        drop_location: None,
-        rc: None,
-        ret: None,
-        tcp_state: None,
-        tcp_old_state: None,
-        qlen: None,
-        qdisc_handle: None,
-        qdisc_parent: None,
         followed: event.flags & event_flag::FOLLOWED != 0,
+        ..EventJson::default()
     };
+    if event.flags & event_flag::HAS_PACKET != 0 {
+        fill_packet(&mut view, event, tcp_flags);
+    }
     match probe.map(|p| p.value) {
         None | Some(ValueKind::None) => {}
         Some(ValueKind::DropReason) => {
@@ -249,7 +249,7 @@ fn event_json<'a>(
             if event.aux != 0 {
                 scratch.drop_location.clear();
                 scratch.drop_location.extend_from_slice(b"0x");
-                push_hex(&mut scratch.drop_location, event.aux, 1);
+                push_hex(&mut scratch.drop_location, event.aux);
                 view.drop_location = Some(ascii(&scratch.drop_location));
             }
         }
@@ -279,28 +279,13 @@ fn event_json<'a>(
     view
 }
 
-fn packet_json<'a>(event: &RawEvent, tcp_flags: &'a TcpFlagLetters) -> PacketJson<'a> {
+fn fill_packet<'a>(json: &mut EventJson<'a>, event: &RawEvent, tcp_flags: &'a TcpFlagLetters) {
     let pkt = &event.pkt;
-    let mut json = PacketJson {
-        len: pkt.skb_len,
-        family: None,
-        proto: None,
-        saddr: None,
-        daddr: None,
-        sport: None,
-        dport: None,
-        tcp_flags: None,
-        tcp_flag_bits: None,
-        seq: None,
-        ack: None,
-        icmp_type: None,
-        icmp_code: None,
-        ip_id: None,
-        ip_len: None,
-        ttl: None,
-    };
+    let from_socket = event.flags & event_flag::FROM_SOCKET != 0;
+    json.len = (event.skb != 0).then_some(pkt.skb_len);
+    json.from_socket = from_socket;
     let Some((family, saddr, daddr)) = ip_addrs(pkt) else {
-        return json;
+        return;
     };
     json.family = Some(family);
     json.saddr = Some(saddr);
@@ -309,13 +294,16 @@ fn packet_json<'a>(event: &RawEvent, tcp_flags: &'a TcpFlagLetters) -> PacketJso
         Some((_, name)) => NameOr::Name(name),
         None => NameOr::Number(pkt.l4_proto),
     });
-    json.ip_id = Some(pkt.ip_id);
-    json.ip_len = Some(pkt.ip_len);
-    json.ttl = Some(pkt.ttl);
     if has_ports(pkt.l4_proto) {
         json.sport = Some(pkt.sport);
         json.dport = Some(pkt.dport);
     }
+    if from_socket {
+        return;
+    }
+    json.ip_id = Some(pkt.ip_id);
+    json.ip_len = Some(pkt.ip_len);
+    json.ttl = Some(pkt.ttl);
     if pkt.l4_proto == abi::IPPROTO_TCP {
         json.tcp_flags = Some(tcp_flags.as_str());
         json.tcp_flag_bits = Some(pkt.tcp_flags);
@@ -325,7 +313,6 @@ fn packet_json<'a>(event: &RawEvent, tcp_flags: &'a TcpFlagLetters) -> PacketJso
         json.icmp_type = Some(pkt.icmp_type);
         json.icmp_code = Some(pkt.icmp_code);
     }
-    json
 }
 
 fn tcp_state(state: u64) -> NameOr<'static, u64> {

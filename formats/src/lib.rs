@@ -18,6 +18,10 @@ pub mod record;
 #[cfg(feature = "std")]
 pub mod sink;
 #[cfg(feature = "std")]
+pub mod stitch;
+#[cfg(feature = "std")]
 pub mod text;
 #[cfg(feature = "std")]
 pub mod time;
+#[cfg(feature = "std")]
+pub mod trees;

@@ -152,6 +152,8 @@ pub fn tracepoint_probes() -> Vec<ProbeDesc> {
             "udp_fail_queue_rcv_skb",
             V::None,
         ),
+        (probe_id::SOFTIRQ_ENTRY, "irq", "softirq_entry", V::None),
+        (probe_id::SOFTIRQ_EXIT, "irq", "softirq_exit", V::None),
     ]
     .into_iter()
     .map(|(id, category, name, value)| ProbeDesc {
@@ -378,7 +380,7 @@ mod tests {
         assert_eq!(meta.probe(1000).unwrap().name, "ip_rcv");
         assert_eq!(meta.probe(3_000_000).unwrap().name, "far_away");
         assert!(meta.probe(0).is_none());
-        assert!(meta.probe(14).is_none());
+        assert!(meta.probe(999).is_none());
         assert!(meta.probe(1001).is_none());
         assert!(meta.probe(u32::MAX).is_none());
         assert_eq!(meta.drop_reason_name(2), Some("NO_SOCKET"));
@@ -390,8 +392,10 @@ mod tests {
     #[test]
     fn tracepoints_cover_every_fixed_id() {
         let probes = tracepoint_probes();
+        // Ids 1, 2, ... in order, all below the dynamic range.
         let ids: Vec<u32> = probes.iter().map(|p| p.id).collect();
-        assert_eq!(ids, (1..=13).collect::<Vec<u32>>());
+        assert_eq!(ids, (1..=probes.len() as u32).collect::<Vec<u32>>());
+        assert!(probes.len() < probe_id::FIRST_DYNAMIC_PROBE_ID as usize);
         assert!(probes.iter().all(|p| p.kind == ProbeKind::Tracepoint));
         let by_name = |n: &str| probes.iter().find(|p| p.name == n).unwrap();
         assert_eq!(by_name("net_dev_xmit").value, ValueKind::XmitRc);

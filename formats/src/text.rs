@@ -14,9 +14,10 @@
 //! per-field `memcpy` calls.
 
 use std::io::{self, Write};
+use std::sync::LazyLock;
 
-use crate::abi::{self, EventKind, PacketSummary, RawEvent, event_flag};
-use crate::describe::{Names, TcpFlagLetters, has_ports, is_icmp, l4_proto_names};
+use crate::abi::{self, EventKind, RawEvent, event_flag};
+use crate::describe::{Names, TcpFlagLetters, has_ports, is_icmp, l4_proto_names, tc_handle_parts};
 use crate::meta::{ProbeDesc, TraceMeta, ValueKind, tcp_state_name};
 use crate::sink::{Sink, Summary};
 use crate::time::time_of_day;
@@ -49,10 +50,21 @@ pub struct TextPrinter<W: Write> {
     names: Option<Names>,
     /// The probe column, rendered once per probe at `begin`: indexed by the
     /// probe's position in `names.probes`, then by [`kind_index`].
-    probe_columns: Vec<[Vec<u8>; KINDS]>,
+    probe_columns: Vec<[ProbeColumn; KINDS]>,
     /// The line under construction, `LINE_BOUND_WITHOUT_NAMES` plus the
     /// longest names long.
     line: Vec<u8>,
+}
+
+/// A pre-rendered probe column, zero-padded to at least [`Self::COPY`]
+/// bytes so the usual short one is written with one fixed-size copy.
+struct ProbeColumn {
+    text: Vec<u8>,
+    len: usize,
+}
+
+impl ProbeColumn {
+    const COPY: usize = 64;
 }
 
 /// Event kinds a probe column is rendered for: the three of [`EventKind`]
@@ -106,16 +118,16 @@ impl<W: Write> Sink for TextPrinter<W> {
                     None,
                 ]
                 .map(|kind| {
-                    let mut column = vec![0; probe.name.len() + LINE_BOUND_WITHOUT_NAMES];
-                    let mut out = Line::new(&mut column, color);
+                    let mut text = vec![0; probe.name.len() + LINE_BOUND_WITHOUT_NAMES];
+                    let mut out = Line::new(&mut text, color);
                     out.probe_column(Some(probe), 0, kind);
                     let len = out.pos;
-                    column.truncate(len);
-                    column
+                    text.truncate(len.max(ProbeColumn::COPY));
+                    ProbeColumn { text, len }
                 })
             })
             .collect();
-        let longest_column = self.probe_columns.iter().flatten().map(Vec::len).max();
+        let longest_column = self.probe_columns.iter().flatten().map(|c| c.len).max();
         let longest_reason = names
             .drop_reasons
             .as_slice()
@@ -182,14 +194,17 @@ impl<'a> Line<'a> {
         Line { buf, pos: 0, color }
     }
 
-    fn event(&mut self, names: &Names, probe_columns: &[[Vec<u8>; KINDS]], event: &RawEvent) {
+    fn event(&mut self, names: &Names, probe_columns: &[[ProbeColumn; KINDS]], event: &RawEvent) {
         self.time_of_day(names.clock.local_ns(event.ts_ns));
         self.byte(b' ');
 
-        let cpu_digits = decimal_len(event.cpu);
-        self.spaces_then(CPU_WIDTH.saturating_sub(cpu_digits));
-        self.decimal(u64::from(event.cpu));
-        self.byte(b' ');
+        match CPU_COLUMN.get(event.cpu as usize) {
+            Some(column) => self.padded_text(column),
+            None => {
+                self.decimal(u64::from(event.cpu));
+                self.byte(b' ');
+            }
+        }
 
         let start = self.pos;
         self.name16(&event.comm);
@@ -203,7 +218,7 @@ impl<'a> Line<'a> {
         let probe = position.map(|i| &names.probes.as_slice()[i]);
         let kind = EventKind::from_u8(event.kind);
         match position.and_then(|i| probe_columns.get(i)) {
-            Some(columns) => self.bytes(&columns[kind_index(kind)]),
+            Some(columns) => self.probe_column_text(&columns[kind_index(kind)]),
             None => self.probe_column(None, event.probe_id, kind),
         }
 
@@ -237,7 +252,7 @@ impl<'a> Line<'a> {
         }
 
         if event.flags & event_flag::HAS_PACKET != 0 {
-            self.packet(&event.pkt);
+            self.packet(event);
         }
         if let Some(probe) = probe {
             self.value(names, probe.value, kind, event);
@@ -278,37 +293,31 @@ impl<'a> Line<'a> {
         self.spaces_then(PROBE_WIDTH.saturating_sub(width) + 1);
     }
 
-    /// Appends the packet summary, each part followed by a space.
-    fn packet(&mut self, pkt: &PacketSummary) {
+    /// Appends the packet summary, each part followed by a space. Addresses
+    /// taken from the socket (headers not built yet) come without header
+    /// fields, marked `(socket)`; events without an skb have no length.
+    fn packet(&mut self, event: &RawEvent) {
+        let pkt = &event.pkt;
         let family = match pkt.l3_proto {
             abi::ETH_P_IP => 4,
             abi::ETH_P_IPV6 => 6,
             _ => {
-                self.bytes(b"len ");
-                self.decimal(u64::from(pkt.skb_len));
-                self.byte(b' ');
+                self.skb_len(event);
                 return;
             }
         };
-        match l4_proto_names(pkt.l4_proto) {
-            Some((name, _)) => self.bytes(name.as_bytes()),
-            None => {
-                self.bytes(b"proto ");
-                self.decimal(u64::from(pkt.l4_proto));
-            }
-        }
-        self.byte(b' ');
+        self.padded_text(&PROTO_COLUMN[usize::from(pkt.l4_proto)]);
         let ports = has_ports(pkt.l4_proto);
         self.endpoint(family, &pkt.saddr, ports.then_some(pkt.sport));
         self.bytes(b" > ");
         self.endpoint(family, &pkt.daddr, ports.then_some(pkt.dport));
         self.byte(b' ');
 
-        if pkt.l4_proto == abi::IPPROTO_TCP {
-            self.byte(b'[');
-            let flags = TcpFlagLetters::new(pkt.tcp_flags);
-            self.bytes(flags.as_str().as_bytes());
-            self.bytes(b"] seq ");
+        if event.flags & event_flag::FROM_SOCKET != 0 {
+            self.bytes(b"(socket) ");
+        } else if pkt.l4_proto == abi::IPPROTO_TCP {
+            self.padded_text(&TCP_FLAGS_COLUMN[usize::from(pkt.tcp_flags)]);
+            self.bytes(b"seq ");
             self.decimal(u64::from(pkt.seq));
             self.byte(b' ');
             if pkt.tcp_flags & abi::tcp_flag::ACK != 0 {
@@ -318,20 +327,26 @@ impl<'a> Line<'a> {
             }
         } else if is_icmp(pkt.l4_proto) {
             self.bytes(b"type ");
-            self.decimal(u64::from(pkt.icmp_type));
+            self.decimal16(u16::from(pkt.icmp_type));
             self.byte(b'/');
-            self.decimal(u64::from(pkt.icmp_code));
+            self.decimal16(u16::from(pkt.icmp_code));
             self.byte(b' ');
         }
         // IPv6 has no identification field (ip_id holds flow label bits).
-        if family == 4 {
+        if family == 4 && event.flags & event_flag::FROM_SOCKET == 0 {
             self.bytes(b"id ");
-            self.decimal(u64::from(pkt.ip_id));
+            self.decimal16(pkt.ip_id);
             self.byte(b' ');
         }
-        self.bytes(b"len ");
-        self.decimal(u64::from(pkt.skb_len));
-        self.byte(b' ');
+        self.skb_len(event);
+    }
+
+    fn skb_len(&mut self, event: &RawEvent) {
+        if event.skb != 0 {
+            self.bytes(b"len ");
+            self.decimal(u64::from(event.pkt.skb_len));
+            self.byte(b' ');
+        }
     }
 
     fn endpoint(&mut self, family: u8, addr: &[u8; 16], port: Option<u16>) {
@@ -344,13 +359,13 @@ impl<'a> Line<'a> {
             }
             if let Some(port) = port {
                 self.byte(b':');
-                self.decimal(u64::from(port));
+                self.decimal16(port);
             }
         } else if let Some(port) = port {
             self.byte(b'[');
             self.ipv6(addr);
             self.bytes(b"]:");
-            self.decimal(u64::from(port));
+            self.decimal16(port);
         } else {
             self.ipv6(addr);
         }
@@ -472,13 +487,13 @@ impl<'a> Line<'a> {
     /// A traffic control handle as `tc` prints it: `8001:0`, `1:10`, `root`.
     #[inline(always)]
     fn tc_handle(&mut self, handle: u32) {
-        const TC_H_ROOT: u32 = u32::MAX;
-        if handle == TC_H_ROOT {
-            self.bytes(b"root");
-        } else {
-            self.hex(u64::from(handle >> 16));
-            self.byte(b':');
-            self.hex(u64::from(handle & 0xffff));
+        match tc_handle_parts(handle) {
+            Some((major, minor)) => {
+                self.hex(u64::from(major));
+                self.byte(b':');
+                self.hex(u64::from(minor));
+            }
+            None => self.bytes(b"root"),
         }
     }
 
@@ -510,25 +525,19 @@ impl<'a> Line<'a> {
             [DIGIT_PAIRS[i], DIGIT_PAIRS[i + 1]]
         };
         let [h, m, s] = [secs / 3600, secs / 60 % 60, secs % 60].map(pair);
-        out[..9].copy_from_slice(&[h[0], h[1], b':', m[0], m[1], b':', s[0], s[1], b'.']);
-        let [a, b, c, d] = [
-            nanos / 10_000_000,
-            nanos / 100_000,
-            nanos / 1000,
-            nanos / 10,
-        ]
-        .map(pair);
-        out[9..].copy_from_slice(&[
-            a[0],
-            a[1],
-            b[0],
-            b[1],
-            c[0],
-            c[1],
-            d[0],
-            d[1],
-            b'0' + (nanos % 10) as u8,
+        out[..10].copy_from_slice(&[
+            h[0],
+            h[1],
+            b':',
+            m[0],
+            m[1],
+            b':',
+            s[0],
+            s[1],
+            b'.',
+            b'0' + (nanos / 100_000_000 % 10) as u8,
         ]);
+        out[10..].copy_from_slice(&eight_digits(nanos % 100_000_000).to_le_bytes());
         self.pos += 18;
     }
 
@@ -536,7 +545,7 @@ impl<'a> Line<'a> {
     /// ASCII replaced by `?`, so process names cannot inject terminal escapes.
     #[inline(always)]
     fn name16(&mut self, name: &[u8; 16]) {
-        let len = name.iter().position(|&b| b == 0).unwrap_or(16);
+        let len = c_str_len(name);
         let Some(out) = self.buf.get_mut(self.pos..self.pos + 16) else {
             return;
         };
@@ -556,27 +565,50 @@ impl<'a> Line<'a> {
         }
     }
 
-    /// 32-bit arithmetic: cheaper than 64-bit for the common case.
+    /// All ten digits are computed at once (the low eight in one register)
+    /// and the wanted ones shifted to the front of one fixed-size copy: a
+    /// digit loop would mispredict on numbers of varying length and chain
+    /// its divisions. Values of a field usually have similar magnitude, so
+    /// the cheaper path for small ones predicts well at each (inlined) call.
     #[inline(always)]
-    fn decimal32(&mut self, mut value: u32) {
+    fn decimal32(&mut self, value: u32) {
+        if let Ok(small) = u16::try_from(value) {
+            return self.decimal16(small);
+        }
         let len = decimal_len(value);
-        let Some(out) = self.buf.get_mut(self.pos..self.pos + len) else {
-            return;
-        };
-        let mut end = len;
-        while value >= 100 {
-            let i = (value % 100) as usize * 2;
-            value /= 100;
-            end -= 2;
-            out[end..end + 2].copy_from_slice(&DIGIT_PAIRS[i..i + 2]);
+        let top = (value / 100_000_000) as usize * 2;
+        let mut digits = [0u8; 16];
+        digits[..2].copy_from_slice(&DIGIT_PAIRS[top..top + 2]);
+        digits[2..10].copy_from_slice(&eight_digits(value % 100_000_000).to_le_bytes());
+        let wanted = u128::from_be_bytes(digits) << ((10 - len) * 8);
+        if let Some(out) = self.buf.get_mut(self.pos..self.pos + 16) {
+            out.copy_from_slice(&wanted.to_be_bytes());
+            self.pos += len;
         }
-        if value >= 10 {
-            let i = value as usize * 2;
-            out[..2].copy_from_slice(&DIGIT_PAIRS[i..i + 2]);
-        } else {
-            out[0] = b'0' + value as u8;
+    }
+
+    /// Like [`decimal32`](Self::decimal32) for the five digits of a u16.
+    #[inline(always)]
+    fn decimal16(&mut self, value: u16) {
+        let value = u32::from(value);
+        let len = decimal_len(value);
+        let low = value % 10_000;
+        let (high_pair, low_pair) = ((low / 100) as usize * 2, (low % 100) as usize * 2);
+        let digits = [
+            b'0' + (value / 10_000) as u8,
+            DIGIT_PAIRS[high_pair],
+            DIGIT_PAIRS[high_pair + 1],
+            DIGIT_PAIRS[low_pair],
+            DIGIT_PAIRS[low_pair + 1],
+            0,
+            0,
+            0,
+        ];
+        let wanted = u64::from_be_bytes(digits) << ((5 - len) * 8);
+        if let Some(out) = self.buf.get_mut(self.pos..self.pos + 8) {
+            out.copy_from_slice(&wanted.to_be_bytes());
+            self.pos += len;
         }
-        self.pos += len;
     }
 
     #[cold]
@@ -642,6 +674,30 @@ impl<'a> Line<'a> {
         }
     }
 
+    /// Text from a table, as one fixed-size copy.
+    #[inline(always)]
+    fn padded_text(&mut self, (text, len): &PaddedText) {
+        if let Some(out) = self.buf.get_mut(self.pos..self.pos + text.len()) {
+            out.copy_from_slice(text);
+            self.pos += len;
+        }
+    }
+
+    #[inline(always)]
+    fn probe_column_text(&mut self, column: &ProbeColumn) {
+        let fixed = column.text.first_chunk::<{ ProbeColumn::COPY }>();
+        match (
+            fixed,
+            self.buf.get_mut(self.pos..self.pos + ProbeColumn::COPY),
+        ) {
+            (Some(fixed), Some(out)) if column.len <= ProbeColumn::COPY => {
+                out.copy_from_slice(fixed);
+                self.pos += column.len;
+            }
+            _ => self.bytes(&column.text[..column.len]),
+        }
+    }
+
     #[inline(always)]
     fn byte(&mut self, byte: u8) {
         if let Some(out) = self.buf.get_mut(self.pos) {
@@ -686,6 +742,37 @@ fn hex_ascii(value: u64) -> u64 {
     v + 0x3030_3030_3030_3030 + letters * (b'a' - b'0' - 10) as u64
 }
 
+/// Short text and its length, padded to a fixed size for [`Line::padded_text`].
+type PaddedText = ([u8; 16], usize);
+
+/// A [`PaddedText`] for every value of a byte.
+fn padded_text_table(text_of: impl Fn(u8) -> String) -> [PaddedText; 256] {
+    std::array::from_fn(|byte| {
+        let text = text_of(byte as u8);
+        let mut padded = [0; 16];
+        let len = text.len().min(padded.len());
+        padded[..len].copy_from_slice(&text.as_bytes()[..len]);
+        (padded, len)
+    })
+}
+
+/// `TCP `, `proto 47 ` and so on, for every IP protocol number.
+static PROTO_COLUMN: LazyLock<[PaddedText; 256]> = LazyLock::new(|| {
+    padded_text_table(|proto| match l4_proto_names(proto) {
+        Some((name, _)) => format!("{name} "),
+        None => format!("proto {proto} "),
+    })
+});
+
+/// The cpu column for the cpu numbers most machines have.
+static CPU_COLUMN: LazyLock<[PaddedText; 256]> =
+    LazyLock::new(|| padded_text_table(|cpu| format!("{cpu:>CPU_WIDTH$} ")));
+
+/// `[S.] ` and the like, for every TCP flag byte.
+static TCP_FLAGS_COLUMN: LazyLock<[PaddedText; 256]> = LazyLock::new(|| {
+    padded_text_table(|flags| format!("[{}] ", TcpFlagLetters::new(flags).as_str()))
+});
+
 /// Decimal digits of each octet, left-aligned, with their count last.
 const OCTETS: [[u8; 4]; 256] = {
     let mut table = [[0; 4]; 256];
@@ -704,13 +791,116 @@ const OCTETS: [[u8; 4]; 256] = {
     table
 };
 
+/// Number of decimal digits, without a loop or division (Lemire): indexed by
+/// the bit length, each entry adds to `value` what carries into bit 32 once
+/// `value` reaches the next power of ten in that range.
+#[inline(always)]
 fn decimal_len(value: u32) -> usize {
-    value.checked_ilog10().map_or(1, |log| log as usize + 1)
+    const TABLE: [u64; 32] = {
+        let mut table = [0; 32];
+        let mut bits = 0;
+        while bits < 32 {
+            let smallest = 1u64 << bits;
+            let mut digits = 1;
+            let mut power = 10u64;
+            while power <= smallest {
+                digits += 1;
+                power *= 10;
+            }
+            // `power` is the first power of ten above `smallest`.
+            table[bits] = if power <= u32::MAX as u64 {
+                ((digits + 1) << 32) - power
+            } else {
+                digits << 32
+            };
+            bits += 1;
+        }
+        table
+    };
+    let bits = 31 - (value | 1).leading_zeros() as usize;
+    ((u64::from(value) + TABLE[bits]) >> 32) as usize
+}
+
+/// The eight decimal digits of `value` (< 10⁸, zero-padded) as ASCII, first
+/// digit in the lowest byte. SWAR: split into 4-digit halves in two 32-bit
+/// lanes, then into pairs in 16-bit lanes, then into digits in bytes, each
+/// split a multiply-and-shift division exact for its range (x/100 as
+/// x·10486 >> 20 for x < 10⁴, y/10 as y·103 >> 10 for y < 100).
+#[inline(always)]
+fn eight_digits(value: u32) -> u64 {
+    let value = u64::from(value);
+    let halves = (value / 10_000) | ((value % 10_000) << 32);
+    let hundreds = ((halves * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    let pairs = ((halves - hundreds * 100) << 16) | hundreds;
+    let tens = ((pairs * 103) >> 10) & 0x000f_000f_000f_000f;
+    let digits = ((pairs - tens * 10) << 8) | tens;
+    digits + 0x3030_3030_3030_3030
+}
+
+/// Length of a NUL-padded name, found without a loop: the classic "has a
+/// zero byte" bit trick marks the first NUL exactly (later marks may be
+/// spurious, which does not matter).
+#[inline(always)]
+fn c_str_len(name: &[u8; 16]) -> usize {
+    const ONES: u128 = u128::from_le_bytes([0x01; 16]);
+    const HIGHS: u128 = u128::from_le_bytes([0x80; 16]);
+    let word = u128::from_le_bytes(*name);
+    let zeros = word.wrapping_sub(ONES) & !word & HIGHS;
+    (zeros.trailing_zeros() / 8) as usize
 }
 
 /// Number of characters in UTF-8 text (a byte count for ASCII).
 fn str_width(text: &[u8]) -> usize {
     text.iter().filter(|&&b| b & 0xc0 != 0x80).count()
+}
+
+/// Room for a packet summary: two bracketed IPv6 endpoints with ports and
+/// every other part, plus the fixed-size copies' slack.
+const PACKET_ROOM: usize = 320;
+/// Room for a probe value apart from the drop reason name.
+const VALUE_ROOM: usize = 160;
+
+/// Runs `write` on a [`Line`] over `room` spare bytes at the end of `out`
+/// and keeps what it wrote: how the tree printers share this printer's
+/// formatting.
+fn append_with_line(out: &mut Vec<u8>, room: usize, color: bool, write: impl FnOnce(&mut Line)) {
+    let start = out.len();
+    out.resize(start + room, 0);
+    let mut line = Line::new(&mut out[start..], color);
+    write(&mut line);
+    let written = line.pos;
+    out.truncate(start + written);
+}
+
+/// Appends the packet of `event` as this printer shows it, each part
+/// followed by a space.
+pub(crate) fn push_packet(out: &mut Vec<u8>, event: &RawEvent) {
+    append_with_line(out, PACKET_ROOM, false, |line| line.packet(event));
+}
+
+/// Appends an address (IPv4 dotted, IPv6 bracketed when it has a port).
+pub(crate) fn push_endpoint(out: &mut Vec<u8>, family: u8, addr: &[u8; 16], port: Option<u16>) {
+    append_with_line(out, PACKET_ROOM, false, |line| {
+        line.endpoint(family, addr, port)
+    });
+}
+
+/// Appends what the probe's value means, followed by a space.
+pub(crate) fn push_probe_value(
+    out: &mut Vec<u8>,
+    names: &Names,
+    value: ValueKind,
+    kind: Option<EventKind>,
+    event: &RawEvent,
+    color: bool,
+) {
+    let reason_len = u32::try_from(event.value)
+        .ok()
+        .and_then(|reason| names.drop_reasons.name(reason))
+        .map_or(0, str::len);
+    append_with_line(out, VALUE_ROOM + reason_len, color, |line| {
+        line.value(names, value, kind, event)
+    });
 }
 
 #[cfg(test)]
@@ -747,6 +937,8 @@ mod tests {
     fn numbers_match_std() {
         for value in samples() {
             assert_eq!(render(|l| l.decimal(value)), value.to_string());
+            let short = value as u16;
+            assert_eq!(render(|l| l.decimal16(short)), short.to_string());
             assert_eq!(render(|l| l.hex(value)), format!("{value:x}"));
             assert_eq!(render(|l| l.hex16(value)), format!("{value:016x}"));
             let octet = value as u8;
@@ -785,6 +977,22 @@ mod tests {
         for addr in addresses {
             let expected = Ipv6Addr::from(addr).to_string();
             assert_eq!(render(|l| l.ipv6(&addr)), expected);
+        }
+    }
+
+    #[test]
+    fn c_str_len_finds_the_first_nul() {
+        for fill in [0x01, 0x7f, 0x80, 0x81, 0xff] {
+            for len in 0..=16 {
+                let mut name = [0u8; 16];
+                name[..len].fill(fill);
+                assert_eq!(c_str_len(&name), len, "{fill:#x} x {len}");
+                // Whatever follows the first NUL does not count.
+                if len < 15 {
+                    name[len + 1..].fill(fill);
+                    assert_eq!(c_str_len(&name), len, "{fill:#x} x {len}, then more");
+                }
+            }
         }
     }
 

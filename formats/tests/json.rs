@@ -120,6 +120,28 @@ fn no_packet_event_has_only_what_applies() {
 }
 
 #[test]
+fn socket_addresses_without_headers() {
+    let v = object(tcp_state_change_with_socket());
+    assert_eq!(v["from_socket"], true);
+    assert_eq!(v["saddr"], "10.0.0.1");
+    assert_eq!(v["dport"], 80);
+    assert_eq!(v["proto"], "tcp");
+    for absent in [
+        "len",
+        "seq",
+        "ack",
+        "tcp_flags",
+        "ip_id",
+        "ip_len",
+        "ttl",
+        "skb",
+    ] {
+        assert!(v.get(absent).is_none(), "{absent} in {v}");
+    }
+    assert!(object(tcp_syn()).get("from_socket").is_none());
+}
+
+#[test]
 fn function_probe_return_and_kinds() {
     let mut entry = icmp_echo();
     entry.probe_id = FEXIT_PROBE;

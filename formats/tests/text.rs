@@ -126,6 +126,21 @@ fn no_packet_no_device() {
 }
 
 #[test]
+fn socket_addresses_without_headers() {
+    assert_eq!(
+        line(tcp_state_change_with_socket()),
+        "04:31:16.000000000  12 curl/777         inet_sock_set_state  -                -           \
+         ns:4026531840 TCP 10.0.0.1:41234 > 10.0.0.2:80 (socket) SYN_SENT -> ESTABLISHED"
+    );
+    // Transmit above IP: an skb, but addresses from its socket.
+    let mut ev = on_dev(base(probe_id::NET_DEV_QUEUE, 0), "eth0", 2, 1);
+    ev.pkt = tcp_state_change_with_socket().pkt;
+    ev.pkt.skb_len = 74;
+    ev.flags |= event_flag::HAS_PACKET | event_flag::FROM_SOCKET;
+    assert!(line(ev).ends_with(" ns:1          TCP 10.0.0.1:41234 > 10.0.0.2:80 (socket) len 74"));
+}
+
+#[test]
 fn function_probe_entry_and_exit() {
     let mut entry = icmp_echo();
     entry.probe_id = FEXIT_PROBE;

@@ -11,16 +11,20 @@
 #   --cwd DIR      directory the commands start in (default: the repository root)
 #   --kernel VER   kernel version to boot, e.g. 6.1.0-56-amd64 (default: newest in /boot)
 #   --mem MB       guest memory (default 2048)
+#   --verbose      show the kernel's boot messages
 #
 # The guest's root is the host's / shared read-only over 9p under a tmpfs
 # overlay: the guest runs the very binaries the host built, at the same paths,
-# may write anywhere (writes vanish with the guest), and has a fresh /run and
-# /tmp. Commands run in order as root with PATH set, HOME=/root, TERM=dumb,
-# stdin from /dev/null; the guest has no NIC, only `lo`. Their output is
-# printed live; then one line per command, `guest: PASS <cmd>` or
-# `guest: FAIL (exit N) <cmd>`. Exit status: 0 if every command ran and
-# passed, 1 otherwise (a failed command, a guest that didn't boot or didn't
-# finish within the timeout), 2 for a usage error.
+# may write anywhere (writes vanish with the guest), and has a fresh /run
+# (for `ip netns`). bpffs, tracefs, debugfs, cgroup2 are mounted; modprobe
+# loads the kernel's modules from the host's /lib/modules. Commands run in
+# order, each after the previous one ended whatever its status, as root with
+# PATH set, HOME=/root, TERM=dumb, stdin from /dev/null, stdout+stderr a
+# pipe; the guest has no NIC, only `lo`. Their output is printed live; then
+# one line per command, `guest: PASS <cmd>` or `guest: FAIL (exit N) <cmd>`.
+# Exit status: 0 if every command ran and passed, 1 otherwise (a failed
+# command, a guest that didn't boot or didn't finish within the timeout), 2
+# for a usage error. Typical cost: ~4 s from start to the first command.
 #
 # Needs root (QEMU must read all of / to share it) and the packages that
 # scripts/setup.sh installs. QEMU runs under TCG: KVM hangs on these machines.
@@ -33,9 +37,10 @@ die() {
   printf 'qemu: error: %s\n' "$*" >&2
   exit 1
 }
+# The comment block at the top of this file, without the '#'s.
+help_text() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 usage() {
-  printf 'qemu: %s\n' "$*" >&2
-  sed -n '4,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+  printf 'qemu: %s (see --help)\n' "$*" >&2
   exit 2
 }
 
@@ -43,6 +48,7 @@ timeout_s=900
 cwd=$repo
 kver=
 mem=2048
+quiet=quiet
 cmds=()
 while (($#)); do
   case $1 in
@@ -79,6 +85,10 @@ while (($#)); do
     mem=$2
     shift 2
     ;;
+  --verbose)
+    quiet=
+    shift
+    ;;
   --)
     shift
     (($#)) || usage "-- needs a command"
@@ -87,7 +97,7 @@ while (($#)); do
     break
     ;;
   -h | --help)
-    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+    help_text
     exit 0
     ;;
   *) usage "unknown argument: $1" ;;
@@ -97,7 +107,7 @@ done
 
 # --- checks: everything below comes from scripts/setup.sh -------------------
 ((EUID == 0)) || die "needs root: QEMU must read all of / to share it with the guest"
-for tool in qemu-system-x86_64 busybox cpio gzip timeout; do
+for tool in qemu-system-x86_64 busybox timeout; do
   command -v "$tool" >/dev/null || die "$tool is missing: run scripts/setup.sh"
 done
 busybox=$(command -v busybox)
@@ -212,7 +222,8 @@ GUEST_SHARE=$guest_share
 MSIZE=$msize
 EOF
 # No compression: the archive is small and the kernel unpacks it faster.
-(cd "$initrd_dir" && find . -print0 | cpio --null -o -H newc --quiet) >"$tmp/initramfs.cpio"
+(cd "$initrd_dir" && find . -print0 | busybox cpio -o -H newc -0 2>/dev/null) >"$tmp/initramfs.cpio" ||
+  die "building the initramfs failed"
 
 # --- the writable share: settings, commands, and results --------------------
 share=$tmp/share
@@ -224,33 +235,33 @@ for i in "${!cmds[@]}"; do
 done
 
 # --- boot ---------------------------------------------------------------------
-echo "qemu: booting $kernel (${#cmds[@]} command(s), timeout ${timeout_s}s)" >&2
+echo "qemu: booting Debian kernel $kver ($kernel), ${#cmds[@]} command(s), timeout ${timeout_s}s" >&2
 started=$SECONDS
 # TCG, not KVM: a KVM guest hangs at boot on these machines.
 # multidevs=remap: the host's / spans several filesystems; without it their
 # inode numbers could collide inside the guest.
 # panic=-1 + -no-reboot: a guest that panics ends QEMU instead of hanging.
-# The console goes through `tr` because the guest tty turns \n into \r\n;
-# it is started first so that its PID is known and its output can be waited
-# for before the summary is printed.
-exec {console}> >(sed -u 's/\r//g')
-tr_pid=$!
+# The console goes through sed because the guest tty turns \n into \r\n
+# (-u: unbuffered, the output is live). It is started first so that its PID is
+# known and its last lines can be waited for before the summary is printed.
+exec {console}> >(sed -u 's/\r$//')
+filter_pid=$!
 timeout --kill-after=10 "$timeout_s" \
   qemu-system-x86_64 \
   -accel tcg,thread=multi -cpu max -smp 2 -m "$mem" \
   -nodefaults -display none -no-reboot -nic none \
   -chardev stdio,id=console,signal=off -serial chardev:console \
   -kernel "$boot_image" -initrd "$tmp/initramfs.cpio" \
-  -append "console=ttyS0 panic=-1 8250.nr_uarts=1" \
+  -append "console=ttyS0 $quiet panic=-1 8250.nr_uarts=1" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-  -virtfs "local,path=$share,mount_tag=results,security_model=none,multidevs=remap" \
+  -virtfs "local,path=${share//,/,,},mount_tag=results,security_model=none,multidevs=remap" \
   </dev/null >&"$console" &
 qemu_pid=$!
 qemu_rc=0
 wait "$qemu_pid" || qemu_rc=$?
 qemu_pid=
 exec {console}>&-
-wait "$tr_pid" || true
+wait "$filter_pid" || true
 elapsed=$((SECONDS - started))
 
 # --- results ------------------------------------------------------------------

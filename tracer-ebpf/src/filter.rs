@@ -1,10 +1,17 @@
 //! Evaluates the compiled filter (`formats::filter` compiles it; its userspace
 //! evaluator `formats::filter::matches` is the reference this must agree with).
 
+use aya_ebpf::{macros::map, maps::PerCpuArray};
 use formats::abi::{
     ETH_P_IP, ETH_P_IPV6, FILTER_MAX_INSNS, FilterInsn, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP,
     RawEvent, TraceConfig, config_flag, filter_dir, filter_op,
 };
+
+/// The filter's boolean stack (see `matches`). Programs nesting on one CPU
+/// (a softirq interrupting a filter run) could clobber it; tracing programs
+/// rarely nest and the cost would be one misjudged event.
+#[map]
+static FILTER_STACK: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
 
 /// Filled in by the loader before load; read-only to the verifier, so a
 /// program with an empty filter has its filter loop pruned as dead code.
@@ -100,20 +107,32 @@ fn predicate(insn: &FilterInsn, ev: &RawEvent) -> bool {
 }
 
 /// Runs the postfix program over a bit stack (bit 0 = top of stack).
+///
+/// The stack lives in per-CPU map memory, not in a register: the verifier
+/// tracks a register's exact value, so every combination of predicate
+/// outcomes would be a distinct state and a 20-instruction filter would blow
+/// its budget; a value read back from a map is just "some u32", and the
+/// paths merge again after each instruction.
 #[inline(always)]
 pub fn matches(ev: &RawEvent) -> bool {
     let len = config_word(|c| &c.filter_len) as usize;
     if len == 0 {
         return true;
     }
-    let mut stack: u32 = 0;
+    let Some(slot) = FILTER_STACK.get_ptr_mut(0) else {
+        return false;
+    };
+    // SAFETY: this CPU's slot of a per-CPU map.
+    unsafe { core::ptr::write_volatile(slot, 0) };
     let mut i = 0;
     while i < FILTER_MAX_INSNS {
         if i >= len {
             break;
         }
         let insn = insn(i);
-        stack = match insn.op {
+        // SAFETY: as above.
+        let stack = unsafe { core::ptr::read_volatile(slot) };
+        let next = match insn.op {
             filter_op::AND => {
                 let v = stack & (stack >> 1) & 1;
                 ((stack >> 2) << 1) | v
@@ -125,7 +144,10 @@ pub fn matches(ev: &RawEvent) -> bool {
             filter_op::NOT => stack ^ 1,
             _ => (stack << 1) | predicate(&insn, ev) as u32,
         };
+        // SAFETY: as above.
+        unsafe { core::ptr::write_volatile(slot, next) };
         i += 1;
     }
-    stack & 1 != 0
+    // SAFETY: as above.
+    unsafe { core::ptr::read_volatile(slot) & 1 != 0 }
 }

@@ -1,4 +1,4 @@
-//! pkttrace's BPF programs.
+//! pkttrace's tracepoint programs (one BPF object, always loaded).
 //!
 //! Every program builds one `RawEvent` on the stack, runs the compiled filter
 //! (and the `--follow-skb` tracking) on it, and only then copies it into the
@@ -7,126 +7,35 @@
 #![no_std]
 #![no_main]
 
+mod emit;
 mod filter;
+// Shared with the function-probe object, which uses other parts of it.
+#[allow(dead_code)]
+mod frames;
 mod kernel;
+mod maps;
 mod packet;
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
-    macros::{btf_tracepoint, fentry, kprobe, map},
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    macros::{btf_tracepoint, fentry, kprobe},
     programs::{BtfTracePointContext, FEntryContext, ProbeContext},
 };
-use formats::abi::{EventKind, RawEvent, counter, event_flag, probe_id};
+use formats::abi::{EventKind, RawEvent, probe_id};
 
+use emit::{accept, fill_dev, fill_skb, fill_sock, new_event, output};
 use kernel::{offset, read};
 
-/// Default ring size; the loader overrides it (`--ring-size`).
-const DEFAULT_RING_BYTES: u32 = 8 << 20;
-/// skbs tracked by `--follow-skb`; LRU so a missed free can never fill it up.
-const MAX_TRACKED_SKBS: u32 = 65536;
+/// Softirq vectors whose passes the stitcher must tell apart.
+const NET_TX_SOFTIRQ: u32 = 2;
+const NET_RX_SOFTIRQ: u32 = 3;
 
-#[map]
-static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
-
-#[map]
-static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
-
-/// skb address → first-match timestamp, for `--follow-skb`.
-#[map]
-static TRACKED: LruHashMap<u64, u64> = LruHashMap::with_max_entries(MAX_TRACKED_SKBS, 0);
-
-#[inline(always)]
-fn count(index: u32) {
-    if let Some(c) = COUNTERS.get_ptr_mut(index) {
-        // SAFETY: per-CPU slot of this CPU.
-        unsafe { *c += 1 };
-    }
-}
-
-#[inline(always)]
-fn new_event(probe: u32) -> RawEvent {
-    let mut ev = RawEvent::zeroed();
-    ev.ts_ns = unsafe { bpf_ktime_get_ns() };
-    ev.probe_id = probe;
-    ev.kind = EventKind::Point as u8;
-    ev.cpu = unsafe { bpf_get_smp_processor_id() };
-    let pid_tgid = bpf_get_current_pid_tgid();
-    ev.pid = (pid_tgid >> 32) as u32;
-    ev.tid = pid_tgid as u32;
-    ev.comm = bpf_get_current_comm().unwrap_or_default();
-    ev
-}
-
-/// Fills interface and namespace from a `struct net_device *`.
-#[inline(always)]
-fn fill_dev(ev: &mut RawEvent, dev: u64) {
-    if dev == 0 {
-        return;
-    }
-    ev.ifindex = read(dev, offset(|o| &o.dev_ifindex)).unwrap_or(0);
-    ev.ifname = read(dev, offset(|o| &o.dev_name)).unwrap_or_default();
-    let net: u64 = read(dev, offset(|o| &o.dev_nd_net)).unwrap_or(0);
-    ev.netns = read(net, offset(|o| &o.net_ns_inum)).unwrap_or(0);
-    ev.flags |= event_flag::HAS_DEV;
-}
-
-/// Fills what an skb says about itself: device, length, and (if `parse`) headers.
-#[inline(always)]
-fn fill_skb(ev: &mut RawEvent, skb: u64, dev: u64, parse: bool) {
-    ev.skb = skb;
-    let dev = if dev != 0 {
-        dev
-    } else {
-        read(skb, offset(|o| &o.skb_dev)).unwrap_or(0)
-    };
-    fill_dev(ev, dev);
-    ev.pkt.skb_len = read(skb, offset(|o| &o.skb_len)).unwrap_or(0);
-    if parse && packet::parse_skb(skb, &mut ev.pkt) {
-        ev.flags |= event_flag::HAS_PACKET;
-    }
-}
-
-/// Fills addresses and namespace of a `struct sock *` (events without an skb).
-#[inline(always)]
-fn fill_sock(ev: &mut RawEvent, sk: u64) {
-    if sk == 0 {
-        return;
-    }
-    if packet::parse_sock(sk, &mut ev.pkt) {
-        ev.flags |= event_flag::HAS_PACKET;
-    }
-    let net: u64 = read(sk, offset(|o| &o.sk_net)).unwrap_or(0);
-    ev.netns = read(net, offset(|o| &o.net_ns_inum)).unwrap_or(0);
-}
-
-/// Applies the filter and skb tracking, then submits. `frees` marks the
-/// skb's last event (kfree_skb / consume_skb): tracking ends there.
+/// Emits a point event that passes the filter. Pending function frames are
+/// flushed by function entries only: a flush loop in every tracepoint program
+/// would exceed the verifier's complexity budget.
 #[inline(always)]
 fn submit(ev: &mut RawEvent, frees: bool) {
-    let matched = filter::matches(ev);
-    if filter::follow_skb() && ev.skb != 0 {
-        // SAFETY: lookup result only tested for presence.
-        let tracked = unsafe { TRACKED.get(&ev.skb).is_some() };
-        if !matched && !tracked {
-            count(counter::FILTERED);
-            return;
-        }
-        if !matched {
-            ev.flags |= event_flag::FOLLOWED;
-        }
-        if frees {
-            let _ = TRACKED.remove(&ev.skb);
-        } else if !tracked {
-            let _ = TRACKED.insert(&ev.skb, &ev.ts_ns, 0);
-        }
-    } else if !matched {
-        count(counter::FILTERED);
-        return;
-    }
-    match EVENTS.output::<RawEvent>(&*ev, 0) {
-        Ok(()) => count(counter::EMITTED),
-        Err(_) => count(counter::LOST),
+    if accept(ev, frees) {
+        output(ev);
     }
 }
 
@@ -135,7 +44,7 @@ fn skb_event(probe: u32, skb: u64, value: u64, aux: u64, frees: bool) {
     if skb == 0 {
         return;
     }
-    let mut ev = new_event(probe);
+    let mut ev = new_event(probe, EventKind::Point);
     fill_skb(&mut ev, skb, 0, true);
     ev.value = value;
     ev.aux = aux;
@@ -144,7 +53,7 @@ fn skb_event(probe: u32, skb: u64, value: u64, aux: u64, frees: bool) {
 
 #[inline(always)]
 fn sock_event(probe: u32, sk: u64, value: u64, aux: u64) {
-    let mut ev = new_event(probe);
+    let mut ev = new_event(probe, EventKind::Point);
     fill_sock(&mut ev, sk);
     ev.value = value;
     ev.aux = aux;
@@ -182,7 +91,7 @@ pub fn pt_net_dev_start_xmit(ctx: BtfTracePointContext) -> i32 {
     if skb == 0 {
         return 0;
     }
-    let mut ev = new_event(probe_id::NET_DEV_START_XMIT);
+    let mut ev = new_event(probe_id::NET_DEV_START_XMIT, EventKind::Point);
     fill_skb(&mut ev, skb, ctx.arg::<u64>(1), true);
     submit(&mut ev, false);
     0
@@ -196,7 +105,7 @@ pub fn pt_net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
     if skb == 0 {
         return 0;
     }
-    let mut ev = new_event(probe_id::NET_DEV_XMIT);
+    let mut ev = new_event(probe_id::NET_DEV_XMIT, EventKind::Point);
     ev.skb = skb;
     fill_dev(&mut ev, ctx.arg::<u64>(2));
     ev.value = ctx.arg::<i32>(1) as i64 as u64;
@@ -265,6 +174,25 @@ pub fn pt_inet_sock_set_state(ctx: BtfTracePointContext) -> i32 {
 pub fn pt_udp_fail_queue_rcv_skb(ctx: BtfTracePointContext) -> i32 {
     let rc = ctx.arg::<i32>(0) as i64 as u64;
     sock_event(probe_id::UDP_FAIL_QUEUE_RCV_SKB, ctx.arg::<u64>(1), rc, 0);
+    0
+}
+
+/// Softirq boundaries, only for the stitcher and only while frames are open.
+#[btf_tracepoint(function = "softirq_entry")]
+pub fn pt_softirq_entry(ctx: BtfTracePointContext) -> i32 {
+    let vector = ctx.arg::<u32>(0);
+    if vector == NET_TX_SOFTIRQ || vector == NET_RX_SOFTIRQ {
+        frames::softirq_entry(vector);
+    }
+    0
+}
+
+#[btf_tracepoint(function = "softirq_exit")]
+pub fn pt_softirq_exit(ctx: BtfTracePointContext) -> i32 {
+    let vector = ctx.arg::<u32>(0);
+    if vector == NET_TX_SOFTIRQ || vector == NET_RX_SOFTIRQ {
+        frames::softirq_exit(vector);
+    }
     0
 }
 

@@ -12,6 +12,8 @@ Examples:
   pkttrace -o json --max-events 100         JSON lines for scripts
   pkttrace record -o trace.pkt --duration 10
   pkttrace report trace.pkt -o json
+  pkttrace --profile tcp-in --func 'ip_*'   call trees of chosen kernel functions
+  pkttrace --all-skb-funcs --dry-run        what could be probed, and why not the rest
   pkttrace doctor                           what this kernel lets pkttrace do
   pkttrace demo                             trace TCP and UDP between two throwaway namespaces
 
@@ -90,6 +92,23 @@ pub struct TraceArgs {
     /// Probe backend for function probes; tracepoints are always used
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
+    /// Function profile to probe (repeatable): ip-rx, ip-tx, ip-forward,
+    /// tcp-in, tcp-out, tcp-conn, udp, dev, netfilter. Default: all but
+    /// ip-forward and netfilter, when the kernel allows function probes
+    #[arg(long = "profile", value_delimiter = ',', value_name = "NAME")]
+    pub profiles: Vec<String>,
+    /// Kernel functions to probe, glob patterns allowed (repeatable)
+    #[arg(long = "func", value_name = "GLOB")]
+    pub funcs: Vec<String>,
+    /// File with one function name or glob per line (# comments)
+    #[arg(long, value_name = "FILE")]
+    pub func_file: Option<PathBuf>,
+    /// Probe every traceable function that takes an skb (like pwru)
+    #[arg(long)]
+    pub all_skb_funcs: bool,
+    /// List what would be probed, and why other functions would not, then exit
+    #[arg(long)]
+    pub dry_run: bool,
     /// Tracepoints to attach (comma-separated); default: all known
     #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
     pub tracepoints: Vec<String>,

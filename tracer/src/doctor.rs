@@ -73,7 +73,7 @@ pub fn run() -> Result<bool> {
         };
         row(&mut out, probe.backend.name(), verdict)?;
     }
-    let attached = tracepoint::attach(&mut ebpf, &info.btf, &info.kernel, &[]);
+    let attached = tracepoint::attach(&mut ebpf, &info.btf, &info.kernel, &[], true);
     match &attached {
         Ok(a) => {
             row(

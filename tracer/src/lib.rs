@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod filter_args;
 pub mod host;
 pub mod netns;
+pub mod pins;
 pub mod session;
 pub mod status;
 
@@ -64,6 +65,11 @@ pub fn run(cli: Cli) -> Result<i32> {
     let quiet = cli.trace.quiet;
     let status = Status::new(quiet);
     match cli.command {
+        None if cli.trace.dry_run => {
+            let plan = session::Plan::make(&cli.trace)?;
+            plan.print(&mut std::io::stdout().lock())?;
+            Ok(0)
+        }
         None => {
             let stop = stop_flag()?;
             let limits = Limits::from_args(&cli.trace)?;

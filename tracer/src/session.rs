@@ -13,7 +13,8 @@ use formats::meta::{DropReasonTable, ProbeTable, TraceMeta, tracepoint_probes};
 use formats::sink::{Sink, Summary};
 use symbols::btf::KernelBtf;
 
-use crate::backend::{self, Backend, tracepoint};
+use crate::backend::{self, Backend, functions, profiles, tracepoint};
+use crate::pins::{PinDir, SHARED_MAPS};
 use crate::cli::TraceArgs;
 use crate::filter_args;
 use crate::host;
@@ -21,7 +22,7 @@ use crate::UsageError;
 use crate::status::Status;
 
 /// The BPF object built by build.rs from tracer-ebpf.
-static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/pkttrace-ebpf"));
+pub(crate) static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/pkttrace-ebpf"));
 
 /// How often lost/filtered counters are read during a live trace.
 const COUNTER_INTERVAL: Duration = Duration::from_secs(1);
@@ -30,13 +31,13 @@ const POLL_TIMEOUT_MS: i32 = 100;
 
 #[repr(transparent)]
 #[derive(Clone, Copy)]
-struct OffsetsGlobal(KernelOffsets);
+pub(crate) struct OffsetsGlobal(pub(crate) KernelOffsets);
 // SAFETY: repr(C) plain old data with explicit padding (formats::abi).
 unsafe impl aya::Pod for OffsetsGlobal {}
 
 #[repr(transparent)]
 #[derive(Clone, Copy)]
-struct ConfigGlobal(TraceConfig);
+pub(crate) struct ConfigGlobal(pub(crate) TraceConfig);
 // SAFETY: as above.
 unsafe impl aya::Pod for ConfigGlobal {}
 
@@ -70,26 +71,38 @@ impl Limits {
 /// detaches everything; the kernel does the same if the process dies.
 pub struct Session {
     _ebpf: Ebpf,
+    _functions: functions::Attached,
     ring: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
     pub meta: TraceMeta,
     pub backend: Backend,
 }
 
-/// Loads the BPF object for this kernel. `config` is the compiled filter.
-fn load_object(offsets: KernelOffsets, config: TraceConfig, ring_bytes: u32) -> Result<Ebpf> {
+/// Loads the object with an accept-all filter, for capability probing.
+pub fn load_for_probing(offsets: KernelOffsets) -> Result<Ebpf> {
     EbpfLoader::new()
         .override_global("OFFSETS", &OffsetsGlobal(offsets), true)
-        .override_global("CONFIG", &ConfigGlobal(config), true)
-        .map_max_entries("EVENTS", ring_bytes)
+        .override_global("CONFIG", &ConfigGlobal(TraceConfig::accept_all()), true)
+        // A small ring: nothing is traced.
+        .map_max_entries("EVENTS", 64 * 1024)
         .load(BPF_OBJECT)
         .context("loading the BPF object")
 }
 
-/// Loads the object with an accept-all filter, for capability probing.
-pub fn load_for_probing(offsets: KernelOffsets) -> Result<Ebpf> {
-    // A small ring: nothing is traced.
-    load_object(offsets, TraceConfig::accept_all(), 64 * 1024)
+/// Loads the object with its shared maps pinned in `pins`, as a trace with
+/// function probes does.
+#[cfg(test)]
+pub(crate) fn load_for_probing_with_pins(offsets: KernelOffsets, pins: &PinDir) -> Result<Ebpf> {
+    let mut loader = EbpfLoader::new();
+    for map in SHARED_MAPS {
+        loader.map_pin_path(map, pins.path_of(map));
+    }
+    loader
+        .override_global("OFFSETS", &OffsetsGlobal(offsets), true)
+        .override_global("CONFIG", &ConfigGlobal(TraceConfig::accept_all()), true)
+        .map_max_entries("EVENTS", 64 * 1024)
+        .load(BPF_OBJECT)
+        .context("loading the BPF object")
 }
 
 /// What every trace needs from the kernel: its BTF in both readers.
@@ -123,12 +136,22 @@ fn ring_bytes(kib: u32) -> Result<u32> {
     Ok(bytes as u32)
 }
 
-impl Session {
-    /// Compiles the filter, loads and attaches. Fails without leaving anything
-    /// attached: every program and link belongs to the `Ebpf` dropped on error.
-    pub fn start(args: &TraceArgs, status: &Status) -> Result<Session> {
+/// Everything decided before anything is attached: what `--dry-run` shows.
+pub struct Plan {
+    info: KernelInfo,
+    offsets: KernelOffsets,
+    filter: filter_args::CompiledFilter,
+    ring_bytes: u32,
+    pub backend: Backend,
+    pub backend_reason: String,
+    pub functions: Vec<functions::Target>,
+    pub skipped: Vec<functions::Skipped>,
+}
+
+impl Plan {
+    pub fn make(args: &TraceArgs) -> Result<Plan> {
         let filter = filter_args::compile(args)?;
-        let ring = ring_bytes(args.ring_kib)?;
+        let ring_bytes = ring_bytes(args.ring_kib)?;
         tracepoint::validate_selection(&args.tracepoints)?;
         host::require_privileges()?;
         let info = KernelInfo::load()?;
@@ -136,49 +159,172 @@ impl Session {
             .kernel
             .kernel_offsets()
             .context("computing struct offsets from kernel BTF")?;
-        let drop_reasons = info.kernel.drop_reasons().unwrap_or_default();
-
-        let mut ebpf = load_object(offsets, filter.config, ring)?;
-        let probes = backend::probe_all(&mut ebpf, &info.btf);
-        let (backend, why) =
+        // Capability probing uses a throwaway copy of the object.
+        let probes = {
+            let mut probe_object = load_for_probing(offsets)?;
+            backend::probe_all(&mut probe_object, &info.btf)
+        };
+        let (backend, backend_reason) =
             backend::choose(args.backend, &probes).map_err(anyhow::Error::msg)?;
-        status.info(format!("backend: {why}"));
+        let mut selection = functions::Selection {
+            profiles: args.profiles.clone(),
+            globs: args.funcs.clone(),
+            file: args.func_file.clone(),
+            all_skb_funcs: args.all_skb_funcs,
+        };
+        if backend == Backend::Tracepoint && !selection.is_empty() {
+            bail!(
+                "function probes need fentry or kprobes, and this kernel allows neither ({backend_reason}); see `pkttrace doctor`"
+            );
+        }
+        if backend != Backend::Tracepoint && selection.is_empty() {
+            selection.profiles = profiles::DEFAULT_PROFILES.iter().map(|p| p.to_string()).collect();
+        }
+        let (functions, skipped) = if backend == Backend::Tracepoint {
+            (Vec::new(), Vec::new())
+        } else {
+            let facts = functions::Traceability::read(&info.kernel)?;
+            functions::resolve(&selection, &info.kernel, &facts, backend)?
+        };
+        Ok(Plan {
+            info,
+            offsets,
+            filter,
+            ring_bytes,
+            backend,
+            backend_reason,
+            functions,
+            skipped,
+        })
+    }
 
-        let attached = tracepoint::attach(&mut ebpf, &info.btf, &info.kernel, &args.tracepoints)?;
+    /// `--dry-run`: what would be probed and why the rest would not.
+    pub fn print(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        writeln!(out, "backend: {}", self.backend_reason)?;
+        writeln!(out, "functions to probe: {}", self.functions.len())?;
+        for t in &self.functions {
+            let arg = |a: Option<usize>| a.map_or("-".to_string(), |a| a.to_string());
+            writeln!(
+                out,
+                "  probe  {:<40} skb arg {:<2} sock arg {:<2} ({})",
+                t.name,
+                arg(t.skb_arg),
+                arg(t.sock_arg),
+                t.origin
+            )?;
+        }
+        writeln!(out, "functions skipped: {}", self.skipped.len())?;
+        for s in &self.skipped {
+            writeln!(out, "  skip   {:<40} {} ({})", s.name, s.why, s.origin)?;
+        }
+        Ok(())
+    }
+}
+
+impl Session {
+    /// Plans, loads and attaches. Fails without leaving anything attached:
+    /// every program and link belongs to an `Ebpf` dropped on error.
+    pub fn start(args: &TraceArgs, status: &Status) -> Result<Session> {
+        let plan = Plan::make(args)?;
+        Session::from_plan(plan, &args.tracepoints, status)
+    }
+
+    pub fn from_plan(plan: Plan, tracepoints: &[String], status: &Status) -> Result<Session> {
+        status.info(format!("backend: {}", plan.backend_reason));
+        let with_functions = !plan.functions.is_empty();
+        // Function-probe objects find the shared maps through pins that exist
+        // only while loading.
+        let pins = if with_functions { Some(PinDir::create()?) } else { None };
+        let mut loader = EbpfLoader::new();
+        if let Some(pins) = &pins {
+            for map in SHARED_MAPS {
+                loader.map_pin_path(map, pins.path_of(map));
+            }
+        }
+        let offsets = OffsetsGlobal(plan.offsets);
+        let config = ConfigGlobal(plan.filter.config);
+        let mut ebpf = loader
+            .override_global("OFFSETS", &offsets, true)
+            .override_global("CONFIG", &config, true)
+            .map_max_entries("EVENTS", plan.ring_bytes)
+            .load(BPF_OBJECT)
+            .context("loading the BPF object")?;
+
+        let attached = tracepoint::attach(
+            &mut ebpf,
+            &plan.info.btf,
+            &plan.info.kernel,
+            tracepoints,
+            with_functions,
+        )?;
         for (tp, why) in &attached.skipped {
             status.warn(format!("tracepoint {tp} skipped: {why}"));
         }
+        let function_probes = match &pins {
+            Some(pins) => {
+                let started = Instant::now();
+                let probes = functions::attach(
+                    plan.functions,
+                    plan.backend,
+                    &plan.info.btf,
+                    &offsets,
+                    &config,
+                    plan.ring_bytes,
+                    pins,
+                );
+                for (name, why) in &probes.failed {
+                    status.warn(format!("function {name} not probed: {why}"));
+                }
+                status.info(format!(
+                    "probed {} functions with {} in {:.1} s{}",
+                    probes.attached.len(),
+                    plan.backend,
+                    started.elapsed().as_secs_f64(),
+                    if plan.skipped.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} not traceable here: --dry-run says why)", plan.skipped.len())
+                    }
+                ));
+                probes
+            }
+            None => functions::Attached::default(),
+        };
+        drop(pins);
         status.info(format!(
             "attached {} tracepoints{}",
             attached.tracepoints.len(),
-            if filter.text.is_empty() {
+            if plan.filter.text.is_empty() {
                 String::new()
             } else {
-                format!(", filter: {}", filter.text)
+                format!(", filter: {}", plan.filter.text)
             }
         ));
 
         let ring_buf = RingBuf::try_from(ebpf.take_map("EVENTS").context("EVENTS map missing")?)?;
         let counters =
             PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("COUNTERS map missing")?)?;
+        let mut probes = tracepoint_probes();
+        probes.extend(functions::probe_descs(&function_probes.attached, plan.backend));
         let meta = TraceMeta {
             kernel_release: host::kernel_release(),
             hostname: host::hostname(),
-            backend: backend.name().to_string(),
+            backend: plan.backend.name().to_string(),
             command_line: std::env::args().collect(),
-            filter: filter.text,
-            probes: ProbeTable::new(tracepoint_probes()),
-            drop_reasons: DropReasonTable::new(drop_reasons),
+            filter: plan.filter.text,
+            probes: ProbeTable::new(probes),
+            drop_reasons: DropReasonTable::new(plan.info.kernel.drop_reasons().unwrap_or_default()),
             clock: host::clock_base(),
-            ring_bytes: ring as u64,
+            ring_bytes: plan.ring_bytes as u64,
             ..TraceMeta::default()
         };
         Ok(Session {
             _ebpf: ebpf,
+            _functions: function_probes,
             ring: ring_buf,
             counters,
             meta,
-            backend,
+            backend: plan.backend,
         })
     }
 

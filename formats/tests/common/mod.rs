@@ -187,3 +187,19 @@ pub fn tcp_state_change() -> RawEvent {
     ev.aux = 2; // SYN_SENT
     ev
 }
+
+/// A TCP state change with the socket's addresses: no device, no skb.
+pub fn tcp_state_change_with_socket() -> RawEvent {
+    let mut ev = v4(
+        tcp_state_change(),
+        abi::IPPROTO_TCP,
+        [10, 0, 0, 1],
+        [10, 0, 0, 2],
+    );
+    ev.flags |= event_flag::FROM_SOCKET;
+    ev.pkt.sport = 41234;
+    ev.pkt.dport = 80;
+    ev.pkt.ttl = 0;
+    ev.netns = 4026531840;
+    ev
+}

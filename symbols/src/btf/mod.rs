@@ -7,6 +7,7 @@
 mod c_type;
 mod enums;
 mod error;
+mod functions;
 mod layout;
 mod lookup;
 mod offsets;

@@ -1,6 +1,8 @@
 //! Which probe types this kernel allows, found by loading a tiny program of
 //! each kind rather than by guessing from versions or config files.
 
+pub mod functions;
+pub mod profiles;
 pub mod tracepoint;
 
 use std::fmt;
@@ -84,7 +86,7 @@ fn try_tp_btf(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), String> {
     prog.detach(link).map_err(|e| describe(&e))
 }
 
-fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, String>
+pub(crate) fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, String>
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
 {
@@ -97,7 +99,10 @@ where
 /// One line, without the verifier log, with the chain of causes.
 pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
-    if let Some(cut) = text.find(". Verifier output") {
+    // The verifier's log is pages long: kept only on request.
+    if std::env::var_os("PKTTRACE_VERIFIER_LOG").is_none()
+        && let Some(cut) = text.find(". Verifier output")
+    {
         text.truncate(cut);
     }
     let mut source = err.source();
@@ -108,6 +113,9 @@ pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
             text.push_str(&cause_text);
         }
         source = cause.source();
+    }
+    if std::env::var_os("PKTTRACE_VERIFIER_LOG").is_some() {
+        return text;
     }
     text.replace('\n', " ")
 }

@@ -1,0 +1,132 @@
+//! Building events and deciding which reach the ring buffer.
+
+use aya_ebpf::helpers::{
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+};
+use formats::abi::{EventKind, RawEvent, counter, event_flag};
+
+use crate::filter;
+use crate::kernel::{offset, read};
+use crate::maps::{COUNTERS, EVENTS, TRACKED};
+use crate::packet;
+
+#[inline(always)]
+pub fn count(index: u32) {
+    if let Some(c) = COUNTERS.get_ptr_mut(index) {
+        // SAFETY: this CPU's slot of a per-CPU map.
+        unsafe { *c += 1 };
+    }
+}
+
+#[inline(always)]
+pub fn new_event(probe: u32, kind: EventKind) -> RawEvent {
+    let mut ev = RawEvent::zeroed();
+    // SAFETY: plain helpers without preconditions.
+    ev.ts_ns = unsafe { bpf_ktime_get_ns() };
+    ev.cpu = unsafe { bpf_get_smp_processor_id() };
+    ev.probe_id = probe;
+    ev.kind = kind as u8;
+    let pid_tgid = bpf_get_current_pid_tgid();
+    ev.pid = (pid_tgid >> 32) as u32;
+    ev.tid = pid_tgid as u32;
+    ev.comm = bpf_get_current_comm().unwrap_or_default();
+    ev
+}
+
+/// Fills interface and namespace from a `struct net_device *`.
+#[inline(always)]
+pub fn fill_dev(ev: &mut RawEvent, dev: u64) {
+    if dev == 0 {
+        return;
+    }
+    ev.ifindex = read(dev, offset(|o| &o.dev_ifindex)).unwrap_or(0);
+    ev.ifname = read(dev, offset(|o| &o.dev_name)).unwrap_or_default();
+    let net: u64 = read(dev, offset(|o| &o.dev_nd_net)).unwrap_or(0);
+    ev.netns = read(net, offset(|o| &o.net_ns_inum)).unwrap_or(0);
+    ev.flags |= event_flag::HAS_DEV;
+}
+
+/// Fills what an skb says about itself: device, length, and (if `parse`)
+/// headers. An skb whose headers are not built yet (transmit above IP)
+/// borrows addresses and ports from its socket.
+#[inline(always)]
+pub fn fill_skb(ev: &mut RawEvent, skb: u64, dev: u64, parse: bool) {
+    ev.skb = skb;
+    let dev = if dev != 0 {
+        dev
+    } else {
+        read(skb, offset(|o| &o.skb_dev)).unwrap_or(0)
+    };
+    fill_dev(ev, dev);
+    ev.pkt.skb_len = read(skb, offset(|o| &o.skb_len)).unwrap_or(0);
+    if !parse {
+        return;
+    }
+    if packet::parse_skb(skb, &mut ev.pkt) {
+        ev.flags |= event_flag::HAS_PACKET;
+        return;
+    }
+    let sk: u64 = read(skb, offset(|o| &o.skb_sk)).unwrap_or(0);
+    if sk != 0 && packet::parse_sock(sk, &mut ev.pkt) {
+        ev.flags |= event_flag::HAS_PACKET | event_flag::FROM_SOCKET;
+        if ev.netns == 0 {
+            fill_sock_netns(ev, sk);
+        }
+    }
+}
+
+#[inline(always)]
+fn fill_sock_netns(ev: &mut RawEvent, sk: u64) {
+    let net: u64 = read(sk, offset(|o| &o.sk_net)).unwrap_or(0);
+    ev.netns = read(net, offset(|o| &o.net_ns_inum)).unwrap_or(0);
+}
+
+/// Fills addresses and namespace of a `struct sock *` (events without an skb).
+#[inline(always)]
+pub fn fill_sock(ev: &mut RawEvent, sk: u64) {
+    if sk == 0 {
+        return;
+    }
+    if packet::parse_sock(sk, &mut ev.pkt) {
+        ev.flags |= event_flag::HAS_PACKET | event_flag::FROM_SOCKET;
+    }
+    fill_sock_netns(ev, sk);
+}
+
+/// Runs the filter and `--follow-skb` tracking. `frees` marks the skb's last
+/// event (kfree_skb / consume_skb): tracking ends there.
+#[inline(always)]
+pub fn accept(ev: &mut RawEvent, frees: bool) -> bool {
+    let matched = filter::matches(ev);
+    if filter::follow_skb() && ev.skb != 0 {
+        // SAFETY: the lookup result is only tested for presence.
+        let tracked = unsafe { TRACKED.get(&ev.skb).is_some() };
+        if !matched && !tracked {
+            count(counter::FILTERED);
+            return false;
+        }
+        if !matched {
+            ev.flags |= event_flag::FOLLOWED;
+        }
+        if frees {
+            let _ = TRACKED.remove(&ev.skb);
+        } else if !tracked {
+            let _ = TRACKED.insert(&ev.skb, &ev.ts_ns, 0);
+        }
+        true
+    } else if matched {
+        true
+    } else {
+        count(counter::FILTERED);
+        false
+    }
+}
+
+/// Copies the event into the ring buffer; a full ring counts as lost.
+#[inline(always)]
+pub fn output(ev: &RawEvent) {
+    match EVENTS.output::<RawEvent>(ev, 0) {
+        Ok(()) => count(counter::EMITTED),
+        Err(_) => count(counter::LOST),
+    }
+}

@@ -1,0 +1,152 @@
+//! pkttrace's function probes: one BPF object loaded once per probed kernel
+//! function, sharing the tracepoint object's maps. The loader sets which
+//! function this copy serves (`PROBE_ID`) and where its arguments are.
+#![no_std]
+#![no_main]
+
+mod emit;
+mod filter;
+mod frames;
+mod kernel;
+mod maps;
+mod packet;
+
+use aya_ebpf::{
+    EbpfContext,
+    macros::{fentry, fexit, kprobe, kretprobe},
+    programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
+};
+use formats::abi::{EventKind, RawEvent, event_flag};
+
+use emit::{accept, fill_skb, fill_sock, new_event, output};
+
+/// Marks "this function has no such argument".
+const NO_ARG: u32 = u32::MAX;
+
+#[unsafe(no_mangle)]
+static PROBE_ID: u32 = 0;
+/// Position of the `struct sk_buff *` argument, or NO_ARG.
+#[unsafe(no_mangle)]
+static SKB_ARG: u32 = NO_ARG;
+/// Position of a `struct sock *` argument, or NO_ARG.
+#[unsafe(no_mangle)]
+static SOCK_ARG: u32 = NO_ARG;
+/// Number of arguments: fexit finds the return value after them.
+#[unsafe(no_mangle)]
+static NR_ARGS: u32 = 0;
+
+#[inline(always)]
+fn global(g: &'static u32) -> u32 {
+    // SAFETY: a valid static; volatile keeps the loader's value.
+    unsafe { core::ptr::read_volatile(g) }
+}
+
+/// Byte offsets of the argument registers in x86-64 `struct pt_regs`
+/// (di, si, dx, cx, r8, r9): where a kprobe finds arguments 0 to 5.
+const PT_REGS_ARG_OFFSETS: [u64; 6] = [112, 104, 96, 88, 72, 64];
+
+/// Reads the `n`th 8-byte slot of a tracing context. The context is read
+/// like any kernel memory: the compiler turns a `match` on `n` into pointer
+/// arithmetic on the context, which the verifier refuses for direct access.
+#[inline(always)]
+fn ctx_slot(ctx: *mut core::ffi::c_void, byte_offset: u64) -> u64 {
+    kernel::read_at::<u64>(ctx as u64 + byte_offset).unwrap_or(0)
+}
+
+/// Argument `n` of an fentry/fexit program (the context is an array of u64).
+#[inline(always)]
+fn trampoline_arg(ctx: *mut core::ffi::c_void, n: u32) -> u64 {
+    if n == NO_ARG || n as usize >= MAX_TRAMPOLINE_SLOTS {
+        return 0;
+    }
+    ctx_slot(ctx, n as u64 * 8)
+}
+
+/// Argument `n` of a kprobe program, from the saved registers.
+#[inline(always)]
+fn register_arg(ctx: *mut core::ffi::c_void, n: u32) -> u64 {
+    match PT_REGS_ARG_OFFSETS.get(n as usize) {
+        Some(&offset) => ctx_slot(ctx, offset),
+        None => 0,
+    }
+}
+
+/// Arguments plus the return value a trampoline context holds at most.
+const MAX_TRAMPOLINE_SLOTS: usize = 13;
+
+/// Entry: an skb that passes the filter opens an emitted frame. A function
+/// without an skb is always emitted, and marked tentative unless its socket
+/// passes the filter: userspace keeps it only if it sits inside a matching
+/// frame (tcp_set_state inside tcp_rcv_state_process) or contains a match
+/// (tcp_v4_connect around the SYN). Deciding that in the kernel would need a
+/// buffer of undecided frames and loops the verifier cannot afford.
+#[inline(always)]
+fn enter(skb: u64, sk: u64) {
+    let mut ev = new_event(global(&PROBE_ID), EventKind::Entry);
+    if skb != 0 {
+        fill_skb(&mut ev, skb, 0, true);
+        if !accept(&mut ev, false) {
+            return;
+        }
+    } else {
+        fill_sock(&mut ev, sk);
+        if !filter::matches(&ev) {
+            ev.flags |= event_flag::TENTATIVE;
+        }
+    }
+    output(&ev);
+    frames::push(ev.probe_id);
+}
+
+/// Exit: emitted only when the entry was.
+#[inline(always)]
+fn leave(skb: u64, ret: u64) {
+    let probe = global(&PROBE_ID);
+    if !frames::exit(probe) {
+        return;
+    }
+    let mut ev: RawEvent = new_event(probe, EventKind::Exit);
+    // The skb may be freed by now: keep its address, read nothing from it.
+    ev.skb = skb;
+    ev.value = ret;
+    output(&ev);
+}
+
+#[fentry(function = "ip_rcv")]
+pub fn fn_entry(ctx: FEntryContext) -> u32 {
+    let raw = ctx.as_ptr();
+    enter(trampoline_arg(raw, global(&SKB_ARG)), trampoline_arg(raw, global(&SOCK_ARG)));
+    0
+}
+
+/// fexit sees the arguments, then the return value in the next slot.
+#[fexit(function = "ip_rcv")]
+pub fn fn_exit(ctx: FExitContext) -> u32 {
+    let raw = ctx.as_ptr();
+    leave(trampoline_arg(raw, global(&SKB_ARG)), trampoline_arg(raw, global(&NR_ARGS)));
+    0
+}
+
+#[kprobe]
+pub fn kp_entry(ctx: ProbeContext) -> u32 {
+    let raw = ctx.as_ptr();
+    enter(register_arg(raw, global(&SKB_ARG)), register_arg(raw, global(&SOCK_ARG)));
+    0
+}
+
+#[kretprobe]
+pub fn kp_exit(ctx: RetProbeContext) -> u32 {
+    // Arguments are gone at return: the exit carries no skb.
+    leave(0, ctx.ret::<u64>());
+    0
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
