@@ -8,8 +8,8 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # Debian packages: traffic and tracing tools for the live tests and benchmarks,
 # and the QEMU guest (Debian's stock kernel with fentry/kprobes/modules).
 APT_PACKAGES=(
-  iproute2 iputils-ping netcat-openbsd iperf3 tmux bpftrace bpftool kmod
-  qemu-system-x86 busybox-static linux-image-amd64 linux-headers-amd64
+  iproute2 iputils-ping netcat-openbsd iperf3 tmux bpftrace bpftool kmod nftables
+  qemu-system-x86 busybox-static linux-image-amd64 linux-headers-amd64 xz-utils binutils
   gcc make libc6-dev
 )
 missing=()

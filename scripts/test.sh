@@ -14,3 +14,4 @@ cargo build -p tracer
 
 echo "== unit and live tests (host kernel: $(uname -r))" >&2
 PKTTRACE_BIN="$PWD/target/debug/pkttrace" cargo test --workspace --exclude tracer-ebpf
+tests/qemu/ci.sh

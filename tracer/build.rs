@@ -31,8 +31,22 @@ fn main() {
     ]
     .join("\x1f");
     let output = Command::new("rustup")
-        .args(["run", "nightly", "cargo", "build", "--package", "tracer-ebpf"])
-        .args(["--bins", "--release", "--target", target, "-Z", "build-std=core"])
+        .args([
+            "run",
+            "nightly",
+            "cargo",
+            "build",
+            "--package",
+            "tracer-ebpf",
+        ])
+        .args([
+            "--bins",
+            "--release",
+            "--target",
+            target,
+            "-Z",
+            "build-std=core",
+        ])
         .arg("--target-dir")
         .arg(&target_dir)
         .current_dir(&ebpf_dir)
@@ -42,12 +56,16 @@ fn main() {
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env_remove("RUSTFLAGS")
         .output()
-        .unwrap_or_else(|e| panic!("running `rustup run nightly cargo` (run scripts/setup.sh): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("running `rustup run nightly cargo` (run scripts/setup.sh): {e}")
+        });
     if !output.status.success() {
         for line in String::from_utf8_lossy(&output.stderr).lines() {
             println!("cargo:warning={line}");
         }
-        panic!("building the BPF programs failed (see warnings above; scripts/setup.sh installs nightly rust-src and bpf-linker)");
+        panic!(
+            "building the BPF programs failed (see warnings above; scripts/setup.sh installs nightly rust-src and bpf-linker)"
+        );
     }
     // Two objects: tracepoints (loaded once) and function probes (once per function).
     for object in ["pkttrace-ebpf", "pkttrace-fn"] {

@@ -266,6 +266,15 @@ elapsed=$((SECONDS - started))
 
 # --- results ------------------------------------------------------------------
 failed=0
+if ((qemu_rc == 124 || qemu_rc == 137)); then
+  # The guest was cut off, likely in the middle of a line: start a new one.
+  echo
+  echo "qemu: error: the guest did not finish within ${timeout_s}s: killed" >&2
+  failed=1
+elif [[ ! -f $share/done ]]; then
+  echo "qemu: error: the guest stopped before running all commands (QEMU exit $qemu_rc)" >&2
+  failed=1
+fi
 for i in "${!cmds[@]}"; do
   n=$((i + 1))
   if [[ -f $share/rc.$n ]]; then
@@ -281,12 +290,5 @@ for i in "${!cmds[@]}"; do
     failed=1
   fi
 done
-if ((qemu_rc == 124 || qemu_rc == 137)); then
-  echo "qemu: error: the guest did not finish within ${timeout_s}s: killed" >&2
-  failed=1
-elif [[ ! -f $share/done ]]; then
-  echo "qemu: error: the guest stopped before running all commands (QEMU exit $qemu_rc)" >&2
-  failed=1
-fi
 echo "qemu: guest ran for ${elapsed}s" >&2
 exit "$failed"

@@ -4,13 +4,30 @@ use pkttrace_tests::run;
 
 fn assert_one_line_error(args: &[&str], code: i32, needle: &str) {
     let out = run(args);
-    assert_eq!(out.code, Some(code), "exit status of {args:?}; stderr: {}", out.stderr);
+    assert_eq!(
+        out.code,
+        Some(code),
+        "exit status of {args:?}; stderr: {}",
+        out.stderr
+    );
     let lines: Vec<&str> = out.stderr.trim().lines().collect();
-    assert_eq!(lines.len(), 1, "one line of error for {args:?}: {}", out.stderr);
+    assert_eq!(
+        lines.len(),
+        1,
+        "one line of error for {args:?}: {}",
+        out.stderr
+    );
     assert!(lines[0].starts_with("pkttrace: error: "), "{}", lines[0]);
-    assert!(lines[0].contains(needle), "{:?} should mention {needle:?}", lines[0]);
+    assert!(
+        lines[0].contains(needle),
+        "{:?} should mention {needle:?}",
+        lines[0]
+    );
     assert!(!out.stderr.contains("panicked"));
-    assert!(out.stdout.is_empty(), "no data on stdout for a failed command");
+    assert!(
+        out.stdout.is_empty(),
+        "no data on stdout for a failed command"
+    );
 }
 
 #[test]
@@ -26,8 +43,16 @@ fn bad_options_are_usage_errors() {
     assert_one_line_error(&["--tracepoints", "no_such_tp"], 2, "no_such_tp");
     assert_one_line_error(&["--ring-kib", "3"], 2, "--ring-kib");
     assert_one_line_error(&["--duration", "0"], 2, "--duration");
-    assert_one_line_error(&["--ifname", "a-name-longer-than-15"], 2, "a-name-longer-than-15");
-    assert_one_line_error(&["--netns", "no-such-namespace-here"], 1, "no-such-namespace-here");
+    assert_one_line_error(
+        &["--ifname", "a-name-longer-than-15"],
+        2,
+        "a-name-longer-than-15",
+    );
+    assert_one_line_error(
+        &["--netns", "no-such-namespace-here"],
+        1,
+        "no-such-namespace-here",
+    );
 }
 
 #[test]
@@ -39,7 +64,11 @@ fn unreadable_or_corrupt_records_are_rejected() {
 
     let garbage = dir.join("garbage.pkt");
     std::fs::write(&garbage, b"this is not a record at all, just text\n").unwrap();
-    assert_one_line_error(&["report", garbage.to_str().unwrap()], 1, "not a pkttrace record");
+    assert_one_line_error(
+        &["report", garbage.to_str().unwrap()],
+        1,
+        "not a pkttrace record",
+    );
 
     let empty = dir.join("empty.pkt");
     std::fs::write(&empty, b"").unwrap();
@@ -52,7 +81,12 @@ fn unprivileged_user_gets_a_clear_refusal() {
     // setpriv (util-linux) drops to nobody with no capabilities.
     let bin = pkttrace_tests::pkttrace_bin();
     let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(&bin)
         .args(["--proto", "tcp", "--duration", "1"])
         .output()

@@ -23,7 +23,12 @@ fn trace_while(args: &[&str], traffic: impl FnOnce()) -> Vec<Value> {
     traffic();
     std::thread::sleep(SETTLE);
     let out = tracer.stop().expect("pkttrace stops");
-    assert_eq!(out.code, Some(0), "pkttrace exit status; stderr:\n{}", out.stderr);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "pkttrace exit status; stderr:\n{}",
+        out.stderr
+    );
     out.json_events()
 }
 
@@ -71,12 +76,17 @@ fn tcp_v4_handshake_and_data_are_traced_with_their_5_tuple() {
 
     // The SYN-ACK arrives on the client side with the ports swapped.
     let syn_ack = events.iter().find(|e| {
-        is(e, "probe", "netif_receive_skb") && is(e, "ifname", &net.veth_a) && is(e, "tcp_flags", "S.")
+        is(e, "probe", "netif_receive_skb")
+            && is(e, "ifname", &net.veth_a)
+            && is(e, "tcp_flags", "S.")
     });
     let syn_ack = syn_ack.unwrap_or_else(|| panic!("no SYN-ACK received:\n{}", summary(&events)));
     assert_eq!(field(syn_ack, "sport"), 8080);
     assert_eq!(field(syn_ack, "dport").as_u64(), Some(sport));
-    assert_eq!(field(syn_ack, "ack").as_u64(), Some(field(syn, "seq").as_u64().unwrap() + 1));
+    assert_eq!(
+        field(syn_ack, "ack").as_u64(),
+        Some(field(syn, "seq").as_u64().unwrap() + 1)
+    );
 
     // Data ("hello") arrives on the server side with PSH.
     assert!(
@@ -92,7 +102,9 @@ fn tcp_v4_handshake_and_data_are_traced_with_their_5_tuple() {
     assert!(events.iter().any(|e| is(e, "probe", "net_dev_xmit")));
     // Socket state changes come from inet_sock_set_state.
     assert!(
-        events.iter().any(|e| is(e, "probe", "inet_sock_set_state") && is(e, "tcp_state", "ESTABLISHED")),
+        events
+            .iter()
+            .any(|e| is(e, "probe", "inet_sock_set_state") && is(e, "tcp_state", "ESTABLISHED")),
         "no state change to ESTABLISHED:\n{}",
         summary(&events)
     );
@@ -110,7 +122,12 @@ fn udp_over_ipv6_is_parsed() {
         .iter()
         .filter(|e| is(e, "probe", "netif_receive_skb") && is(e, "ifname", &net.veth_b))
         .collect();
-    assert_eq!(received.len(), 3, "three datagrams received:\n{}", summary(&events));
+    assert_eq!(
+        received.len(),
+        3,
+        "three datagrams received:\n{}",
+        summary(&events)
+    );
     for ev in received {
         assert_eq!(field(ev, "family"), 6);
         assert_eq!(field(ev, "saddr"), "fd99::1");
@@ -198,7 +215,8 @@ fn dropped_packet_shows_its_drop_reason() {
     let drop = events
         .iter()
         .find(|e| is(e, "probe", "kfree_skb") && e["dport"].as_u64() == Some(9004));
-    let drop = drop.unwrap_or_else(|| panic!("no kfree_skb for the datagram:\n{}", summary(&events)));
+    let drop =
+        drop.unwrap_or_else(|| panic!("no kfree_skb for the datagram:\n{}", summary(&events)));
     assert_eq!(field(drop, "drop_reason"), "NO_SOCKET");
 }
 
@@ -265,7 +283,10 @@ fn kill_9_leaves_no_program_or_link_behind() {
         if left.is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "still in the kernel after kill -9: {left:?}");
+        assert!(
+            Instant::now() < deadline,
+            "still in the kernel after kill -9: {left:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -283,7 +304,9 @@ fn a_full_ring_buffer_loses_events_loudly_not_silently() {
     let out = tracer.stop().unwrap();
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
-        out.stderr.lines().any(|l| l.contains("lost") && l.contains("on cpu")),
+        out.stderr
+            .lines()
+            .any(|l| l.contains("lost") && l.contains("on cpu")),
         "live loss warning on stderr:\n{}",
         out.stderr
     );
@@ -293,5 +316,8 @@ fn a_full_ring_buffer_loses_events_loudly_not_silently() {
         .find_map(|l| l.split_once(" lost, ")?.0.rsplit(", ").next()?.parse().ok())
         .unwrap_or_else(|| panic!("summary line:\n{}", out.stderr));
     assert!(lost > 0);
-    assert!(!out.json_events().is_empty(), "what fit in the ring still arrived");
+    assert!(
+        !out.json_events().is_empty(),
+        "what fit in the ring still arrived"
+    );
 }

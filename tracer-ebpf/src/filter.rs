@@ -98,9 +98,7 @@ fn predicate(insn: &FilterInsn, ev: &RawEvent) -> bool {
         filter_op::PID => ev.pid == insn.lo,
         filter_op::IFINDEX => ev.ifindex == insn.lo,
         filter_op::TCP_FLAGS => {
-            pkt.l3_proto != 0
-                && pkt.l4_proto == IPPROTO_TCP
-                && pkt.tcp_flags as u32 & insn.lo != 0
+            pkt.l3_proto != 0 && pkt.l4_proto == IPPROTO_TCP && pkt.tcp_flags as u32 & insn.lo != 0
         }
         _ => false,
     }

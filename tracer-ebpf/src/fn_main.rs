@@ -115,7 +115,10 @@ fn leave(skb: u64, ret: u64) {
 #[fentry(function = "ip_rcv")]
 pub fn fn_entry(ctx: FEntryContext) -> u32 {
     let raw = ctx.as_ptr();
-    enter(trampoline_arg(raw, global(&SKB_ARG)), trampoline_arg(raw, global(&SOCK_ARG)));
+    enter(
+        trampoline_arg(raw, global(&SKB_ARG)),
+        trampoline_arg(raw, global(&SOCK_ARG)),
+    );
     0
 }
 
@@ -123,14 +126,20 @@ pub fn fn_entry(ctx: FEntryContext) -> u32 {
 #[fexit(function = "ip_rcv")]
 pub fn fn_exit(ctx: FExitContext) -> u32 {
     let raw = ctx.as_ptr();
-    leave(trampoline_arg(raw, global(&SKB_ARG)), trampoline_arg(raw, global(&NR_ARGS)));
+    leave(
+        trampoline_arg(raw, global(&SKB_ARG)),
+        trampoline_arg(raw, global(&NR_ARGS)),
+    );
     0
 }
 
 #[kprobe]
 pub fn kp_entry(ctx: ProbeContext) -> u32 {
     let raw = ctx.as_ptr();
-    enter(register_arg(raw, global(&SKB_ARG)), register_arg(raw, global(&SOCK_ARG)));
+    enter(
+        register_arg(raw, global(&SKB_ARG)),
+        register_arg(raw, global(&SOCK_ARG)),
+    );
     0
 }
 

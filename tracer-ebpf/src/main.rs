@@ -66,7 +66,13 @@ fn qdisc_event(probe: u32, qdisc: u64, skb: u64) {
     let qlen: u32 = read(qdisc, offset(|o| &o.qdisc_qlen)).unwrap_or(0);
     let handle: u32 = read(qdisc, offset(|o| &o.qdisc_handle)).unwrap_or(0);
     let parent: u32 = read(qdisc, offset(|o| &o.qdisc_parent)).unwrap_or(0);
-    skb_event(probe, skb, qlen as u64, (handle as u64) << 32 | parent as u64, false);
+    skb_event(
+        probe,
+        skb,
+        qlen as u64,
+        (handle as u64) << 32 | parent as u64,
+        false,
+    );
 }
 
 // Tracepoint programs. Argument positions follow the kernel's `btf_trace_*`
@@ -116,20 +122,34 @@ pub fn pt_net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "qdisc_enqueue")]
 pub fn pt_qdisc_enqueue(ctx: BtfTracePointContext) -> i32 {
-    qdisc_event(probe_id::QDISC_ENQUEUE, ctx.arg::<u64>(0), ctx.arg::<u64>(2));
+    qdisc_event(
+        probe_id::QDISC_ENQUEUE,
+        ctx.arg::<u64>(0),
+        ctx.arg::<u64>(2),
+    );
     0
 }
 
 #[btf_tracepoint(function = "qdisc_dequeue")]
 pub fn pt_qdisc_dequeue(ctx: BtfTracePointContext) -> i32 {
-    qdisc_event(probe_id::QDISC_DEQUEUE, ctx.arg::<u64>(0), ctx.arg::<u64>(3));
+    qdisc_event(
+        probe_id::QDISC_DEQUEUE,
+        ctx.arg::<u64>(0),
+        ctx.arg::<u64>(3),
+    );
     0
 }
 
 #[btf_tracepoint(function = "kfree_skb")]
 pub fn pt_kfree_skb(ctx: BtfTracePointContext) -> i32 {
     let reason = ctx.arg::<u32>(2) as u64;
-    skb_event(probe_id::KFREE_SKB, ctx.arg::<u64>(0), reason, ctx.arg::<u64>(1), true);
+    skb_event(
+        probe_id::KFREE_SKB,
+        ctx.arg::<u64>(0),
+        reason,
+        ctx.arg::<u64>(1),
+        true,
+    );
     0
 }
 

@@ -10,6 +10,8 @@ Examples:
   pkttrace 'tcp and port 80 and not host 10.0.0.1'
   pkttrace --ifname veth0 --follow-skb      packets seen on veth0, then wherever they go
   pkttrace -o json --max-events 100         JSON lines for scripts
+  pkttrace -o classic --proto tcp           the 2005 study's B/E log, indented
+  pkttrace -o json --trees                  one JSON call tree per line
   pkttrace record -o trace.pkt --duration 10
   pkttrace report trace.pkt -o json
   pkttrace --profile tcp-in --func 'ip_*'   call trees of chosen kernel functions
@@ -39,15 +41,33 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub trace: TraceArgs,
-    /// Output format
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How events are printed.
+#[derive(Args, Debug, Clone, Default)]
+pub struct OutputArgs {
+    /// Output format; default: call trees when functions are probed, else
+    /// one line per event
+    #[arg(short = 'o', long = "output", value_enum)]
+    pub output: Option<OutputFormat>,
+    /// With -o json: one JSON object per call tree instead of per event
+    #[arg(long)]
+    pub trees: bool,
+    /// Group call trees by packet: each skb's passes across CPUs, queues and
+    /// namespaces together, printed once the packet is freed
+    #[arg(long, conflicts_with = "passes")]
+    pub journeys: bool,
+    /// Print each call tree as soon as it completes (default for live traces)
+    #[arg(long)]
+    pub passes: bool,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Trace live and write a record file for `pkttrace report`
-    Record(RecordArgs),
+    Record(Box<RecordArgs>),
     /// Print a record file as text or JSON
     Report(ReportArgs),
     /// Check the kernel: BTF, privileges, and which probe types really load
@@ -139,16 +159,14 @@ pub struct RecordArgs {
 pub struct ReportArgs {
     /// Record file written by `pkttrace record`
     pub file: PathBuf,
-    /// Output format
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// Output format
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Probe backend for function probes
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
@@ -182,11 +200,16 @@ pub enum BackendChoice {
     Tracepoint,
 }
 
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
-    #[default]
+    /// One line per event
     Text,
+    /// One JSON object per event (per call tree with --trees)
     Json,
+    /// Indented call trees with durations
+    Tree,
+    /// The 2005 study's log: numbered B/E lines, `Time : N` per block
+    Classic,
 }
 
 #[cfg(test)]
@@ -202,11 +225,12 @@ mod tests {
 
     #[test]
     fn filter_words_and_options_parse() {
-        let cli = Cli::try_parse_from(["pkttrace", "--proto", "tcp", "port", "80", "-o", "json"]).unwrap();
+        let cli = Cli::try_parse_from(["pkttrace", "--proto", "tcp", "port", "80", "-o", "json"])
+            .unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.trace.filter, ["port", "80"]);
         assert_eq!(cli.trace.proto, Some(Proto::Tcp));
-        assert_eq!(cli.output, OutputFormat::Json);
+        assert_eq!(cli.output.output, Some(OutputFormat::Json));
     }
 
     #[test]

@@ -11,7 +11,6 @@ use crate::cli::{DemoArgs, TraceArgs};
 use crate::netns::TestNet;
 use crate::session::{Limits, Session};
 use crate::status::Status;
-use crate::stdout_sink;
 
 const TCP_PORT: u16 = 8080;
 const UDP_PORT: u16 = 9000;
@@ -38,7 +37,8 @@ pub fn run(args: &DemoArgs, stop: Arc<AtomicBool>, status: &Status) -> Result<()
         ..TraceArgs::default()
     };
     let mut session = Session::start(&trace, status)?;
-    let mut sink = stdout_sink(args.output);
+    let frames = crate::output::has_call_frames(&session.meta);
+    let mut sink = crate::output::stdout_sink(&args.output, frames, false);
 
     let traffic_stop = stop.clone();
     let traffic_net = net.clone();
@@ -61,8 +61,14 @@ pub fn run(args: &DemoArgs, stop: Arc<AtomicBool>, status: &Status) -> Result<()
 
 fn drive_traffic(net: &TestNet, stop: &AtomicBool) -> Result<()> {
     let steps: [&dyn Fn() -> Result<()>; 4] = [
-        &|| net.tcp_echo(false, TCP_PORT, &[b"hello", b"world"]).map(|_| ()),
-        &|| net.tcp_echo(true, TCP_PORT, &[b"hello over IPv6"]).map(|_| ()),
+        &|| {
+            net.tcp_echo(false, TCP_PORT, &[b"hello", b"world"])
+                .map(|_| ())
+        },
+        &|| {
+            net.tcp_echo(true, TCP_PORT, &[b"hello over IPv6"])
+                .map(|_| ())
+        },
         &|| net.udp_send(false, UDP_PORT, 3).map(|_| ()),
         &|| net.udp_to_closed_port(CLOSED_PORT),
     ];

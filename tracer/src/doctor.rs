@@ -28,7 +28,11 @@ pub fn run() -> Result<bool> {
     let (privileged, privileges) = host::privileges();
     row(&mut out, "privileges", &privileges)?;
     for (name, path) in [("bpffs", "/sys/fs/bpf"), ("tracefs", "/sys/kernel/tracing")] {
-        let state = if mounted(path) { "mounted" } else { "not mounted" };
+        let state = if mounted(path) {
+            "mounted"
+        } else {
+            "not mounted"
+        };
         row(&mut out, name, format!("{path} {state}"))?;
     }
 
@@ -49,12 +53,20 @@ pub fn run() -> Result<bool> {
         },
     )?;
     let reasons = info.kernel.drop_reasons().map(|r| r.len()).unwrap_or(0);
-    row(&mut out, "drop reasons", format!("{reasons} names in enum skb_drop_reason"))?;
+    row(
+        &mut out,
+        "drop reasons",
+        format!("{reasons} names in enum skb_drop_reason"),
+    )?;
     let Ok(offsets) = offsets else {
         return Ok(false);
     };
     if !privileged {
-        row(&mut out, "backends", "not tried: loading BPF programs needs root")?;
+        row(
+            &mut out,
+            "backends",
+            "not tried: loading BPF programs needs root",
+        )?;
         return Ok(false);
     }
 
@@ -79,7 +91,12 @@ pub fn run() -> Result<bool> {
             row(
                 &mut out,
                 "tracepoints",
-                format!("{}/{} attach: {}", a.tracepoints.len(), tracepoint::TRACEPOINTS.len(), a.tracepoints.join(" ")),
+                format!(
+                    "{}/{} attach: {}",
+                    a.tracepoints.len(),
+                    tracepoint::TRACEPOINTS.len(),
+                    a.tracepoints.join(" ")
+                ),
             )?;
             for (tp, why) in &a.skipped {
                 row(&mut out, "", format!("{tp}: {why}"))?;

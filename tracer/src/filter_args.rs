@@ -24,7 +24,11 @@ pub fn compile(args: &TraceArgs) -> Result<CompiledFilter> {
     if let Some(p) = args.proto {
         pieces.push(p.keyword().to_string());
     }
-    for (keyword, value) in [("host", &args.host), ("src host", &args.src), ("dst host", &args.dst)] {
+    for (keyword, value) in [
+        ("host", &args.host),
+        ("src host", &args.src),
+        ("dst host", &args.dst),
+    ] {
         if let Some(v) = value {
             pieces.push(format!("{keyword} {v}"));
         }
@@ -44,7 +48,7 @@ pub fn compile(args: &TraceArgs) -> Result<CompiledFilter> {
 
     let mut programs: Vec<Vec<FilterInsn>> = Vec::new();
     for piece in &pieces {
-        let program = filter::compile(piece).map_err(UsageError::new)?;
+        let program = filter::compile(piece).map_err(UsageError::error)?;
         programs.push(program);
     }
     let flags = if args.follow_skb {
@@ -52,8 +56,8 @@ pub fn compile(args: &TraceArgs) -> Result<CompiledFilter> {
     } else {
         0
     };
-    let config = filter::into_config(&filter::and_all(programs), flags)
-        .map_err(UsageError::new)?;
+    let config =
+        filter::into_config(&filter::and_all(programs), flags).map_err(UsageError::error)?;
     let text = match pieces.len() {
         0 => String::new(),
         1 => pieces.remove(0),
@@ -76,7 +80,7 @@ pub fn netns_inode(spec: &str) -> Result<u64> {
     } else {
         format!("/run/netns/{spec}")
     };
-    let meta = std::fs::metadata(&path)
-        .with_context(|| format!("--netns {spec}: cannot open {path}"))?;
+    let meta =
+        std::fs::metadata(&path).with_context(|| format!("--netns {spec}: cannot open {path}"))?;
     Ok(meta.ino())
 }

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod filter_args;
 pub mod host;
 pub mod netns;
+pub mod output;
 pub mod pins;
 pub mod session;
 pub mod status;
@@ -19,36 +20,20 @@ pub mod status;
 pub struct UsageError(pub String);
 
 impl UsageError {
-    pub fn new(msg: impl std::fmt::Display) -> anyhow::Error {
+    pub fn error(msg: impl std::fmt::Display) -> anyhow::Error {
         anyhow::Error::new(UsageError(msg.to_string()))
     }
 }
 
-use std::io::{BufWriter, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
-use formats::json::JsonPrinter;
 use formats::record::{RecordEnd, RecordReader, RecordWriter};
-use formats::sink::Sink;
-use formats::text::TextPrinter;
 
-use cli::{Cli, Command, OutputFormat};
+use cli::{Cli, Command};
 use session::{Limits, Session};
 use status::Status;
-
-/// Output buffer for stdout; flushed after every ring-buffer drain.
-const STDOUT_BUFFER: usize = 256 * 1024;
-
-/// A printer on stdout in the chosen format.
-pub fn stdout_sink(format: OutputFormat) -> Box<dyn Sink> {
-    let out: Box<dyn Write> = Box::new(BufWriter::with_capacity(STDOUT_BUFFER, std::io::stdout()));
-    match format {
-        OutputFormat::Text => Box::new(TextPrinter::new(out)),
-        OutputFormat::Json => Box::new(JsonPrinter::new(out)),
-    }
-}
 
 /// Sets the returned flag on SIGINT or SIGTERM, so every command can detach
 /// and clean up before exiting.
@@ -74,7 +59,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             let stop = stop_flag()?;
             let limits = Limits::from_args(&cli.trace)?;
             let mut session = Session::start(&cli.trace, &status)?;
-            let mut sink = stdout_sink(cli.output);
+            let frames = output::has_call_frames(&session.meta);
+            let mut sink = output::stdout_sink(&cli.output, frames, false);
             status.info("tracing; Ctrl-C to stop");
             let summary = session.run(sink.as_mut(), limits, &stop, &status)?;
             status.info(format!(
@@ -93,7 +79,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             let mut session = Session::start(&args.trace, &status)?;
             let mut writer = RecordWriter::create(&args.file)
                 .with_context(|| format!("creating {}", args.file.display()))?;
-            status.info(format!("recording to {}; Ctrl-C to stop", args.file.display()));
+            status.info(format!(
+                "recording to {}; Ctrl-C to stop",
+                args.file.display()
+            ));
             let summary = session.run(&mut writer, limits, &stop, &status)?;
             status.info(format!(
                 "recorded {} events ({} lost, {} filtered out in the kernel) to {}",
@@ -107,7 +96,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Report(args)) => {
             let mut reader = RecordReader::open(&args.file)
                 .with_context(|| format!("reading {}", args.file.display()))?;
-            let mut sink = stdout_sink(args.output);
+            let frames = output::has_call_frames(reader.meta());
+            let mut sink = output::stdout_sink(&args.output, frames, true);
             let replay = match formats::record::replay(&mut reader, sink.as_mut()) {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
                 other => other.context("writing output")?,

@@ -68,15 +68,35 @@ impl TestNet {
         ip(&["netns", "add", &net.ns_a])?;
         ip(&["netns", "add", &net.ns_b])?;
         ip(&[
-            "link", "add", &net.veth_a, "netns", &net.ns_a, "type", "veth", "peer", "name",
-            &net.veth_b, "netns", &net.ns_b,
+            "link",
+            "add",
+            &net.veth_a,
+            "netns",
+            &net.ns_a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &net.veth_b,
+            "netns",
+            &net.ns_b,
         ])?;
         for (ns, dev, v4, v6) in [
             (&net.ns_a, &net.veth_a, net.addr_a, net.addr6_a),
             (&net.ns_b, &net.veth_b, net.addr_b, net.addr6_b),
         ] {
             ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev])?;
-            ip(&["-n", ns, "-6", "addr", "add", &format!("{v6}/64"), "dev", dev, "nodad"])?;
+            ip(&[
+                "-n",
+                ns,
+                "-6",
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ])?;
             ip(&["-n", ns, "link", "set", dev, "up"])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
@@ -198,6 +218,172 @@ impl TestNet {
             IpAddr::V6(self.addr6_b)
         } else {
             IpAddr::V4(self.addr_b)
+        }
+    }
+}
+
+/// Three namespaces in a line, `a` — `r` — `b`, with `r` forwarding between
+/// two subnets: traffic from `a` to `b` takes the kernel's forwarding path in
+/// `r`. `b` also answers on a second, virtual address that `r` can NAT to.
+pub struct RoutedNet {
+    pub ns_a: String,
+    pub ns_r: String,
+    pub ns_b: String,
+    pub veth_a: String,
+    pub veth_ra: String,
+    pub veth_rb: String,
+    pub veth_b: String,
+    pub addr_a: Ipv4Addr,
+    pub addr_b: Ipv4Addr,
+}
+
+impl RoutedNet {
+    pub fn create(tag: &str) -> Result<RoutedNet> {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        remove_stale_namespaces();
+        let pid = std::process::id();
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{tag}-{pid}-r{seq}");
+        let short = format!("{}{}", pid % 10_000, seq % 10);
+        let net = RoutedNet {
+            ns_a: format!("{NS_PREFIX}{id}-a"),
+            ns_r: format!("{NS_PREFIX}{id}-r"),
+            ns_b: format!("{NS_PREFIX}{id}-b"),
+            veth_a: format!("pr{short}a"),
+            veth_ra: format!("pr{short}ra"),
+            veth_rb: format!("pr{short}rb"),
+            veth_b: format!("pr{short}b"),
+            addr_a: Ipv4Addr::new(10, 199, 1, 2),
+            addr_b: Ipv4Addr::new(10, 199, 2, 2),
+        };
+        for ns in [&net.ns_a, &net.ns_r, &net.ns_b] {
+            ip(&["netns", "add", ns])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        ip(&[
+            "link",
+            "add",
+            &net.veth_a,
+            "netns",
+            &net.ns_a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &net.veth_ra,
+            "netns",
+            &net.ns_r,
+        ])?;
+        ip(&[
+            "link",
+            "add",
+            &net.veth_rb,
+            "netns",
+            &net.ns_r,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &net.veth_b,
+            "netns",
+            &net.ns_b,
+        ])?;
+        for (ns, dev, addr) in [
+            (&net.ns_a, &net.veth_a, "10.199.1.2/24"),
+            (&net.ns_r, &net.veth_ra, "10.199.1.1/24"),
+            (&net.ns_r, &net.veth_rb, "10.199.2.1/24"),
+            (&net.ns_b, &net.veth_b, "10.199.2.2/24"),
+        ] {
+            ip(&["-n", ns, "addr", "add", addr, "dev", dev])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+        }
+        ip(&[
+            "-n",
+            &net.ns_a,
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.199.1.1",
+        ])?;
+        ip(&[
+            "-n",
+            &net.ns_b,
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.199.2.1",
+        ])?;
+        let forwarding = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &net.ns_r,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ])
+            .status()
+            .context("enabling forwarding in the router namespace")?;
+        if !forwarding.success() {
+            bail!("sysctl net.ipv4.ip_forward=1 failed in {}", net.ns_r);
+        }
+        Ok(net)
+    }
+
+    /// `count` UDP datagrams from `a` to `dst` (normally `addr_b`), through `r`;
+    /// returns how many a receiver in `b` got.
+    pub fn udp_through_router(&self, dst: Ipv4Addr, port: u16, count: usize) -> Result<usize> {
+        let bind = SocketAddr::new(IpAddr::V4(self.addr_b), port);
+        let receiver = TestNet::run_in(&self.ns_b, move || UdpSocket::bind(bind).context("bind"))
+            .join()
+            .map_err(|_| anyhow::anyhow!("udp setup panicked"))??;
+        receiver.set_read_timeout(Some(IO_TIMEOUT))?;
+        let to = SocketAddr::new(IpAddr::V4(dst), port);
+        TestNet::run_in(&self.ns_a, move || {
+            let sock = UdpSocket::bind(SocketAddr::new(unspecified(false), 0))?;
+            for i in 0..count {
+                sock.send_to(format!("routed {i}").as_bytes(), to)?;
+            }
+            Ok(())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("udp sender panicked"))??;
+        let mut buf = [0u8; 2048];
+        let mut received = 0;
+        while received < count && receiver.recv_from(&mut buf).is_ok() {
+            received += 1;
+        }
+        Ok(received)
+    }
+
+    /// Makes `r` rewrite the destination `virtual_dst` to `addr_b` (DNAT, nftables).
+    pub fn dnat(&self, virtual_dst: Ipv4Addr) -> Result<()> {
+        let rules = format!(
+            "table ip pkttrace_nat {{ chain prerouting {{ type nat hook prerouting priority -100; \
+             ip daddr {virtual_dst} dnat to {} }} }}",
+            self.addr_b
+        );
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns_r, "nft", &rules])
+            .output()
+            .context("running nft (install nftables)")?;
+        if !out.status.success() {
+            bail!(
+                "nft failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        // `a` must send the virtual address towards `r`: its default route does.
+        Ok(())
+    }
+}
+
+impl Drop for RoutedNet {
+    fn drop(&mut self) {
+        for ns in [&self.ns_a, &self.ns_r, &self.ns_b] {
+            let _ = ip(&["netns", "del", ns]);
         }
     }
 }

@@ -13,16 +13,17 @@ use formats::meta::{DropReasonTable, ProbeTable, TraceMeta, tracepoint_probes};
 use formats::sink::{Sink, Summary};
 use symbols::btf::KernelBtf;
 
+use crate::UsageError;
 use crate::backend::{self, Backend, functions, profiles, tracepoint};
-use crate::pins::{PinDir, SHARED_MAPS};
 use crate::cli::TraceArgs;
 use crate::filter_args;
 use crate::host;
-use crate::UsageError;
+use crate::pins::{PinDir, SHARED_MAPS};
 use crate::status::Status;
 
 /// The BPF object built by build.rs from tracer-ebpf.
-pub(crate) static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/pkttrace-ebpf"));
+pub(crate) static BPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/pkttrace-ebpf"));
 
 /// How often lost/filtered counters are read during a live trace.
 const COUNTER_INTERVAL: Duration = Duration::from_secs(1);
@@ -52,13 +53,15 @@ impl Limits {
     pub fn from_args(args: &TraceArgs) -> Result<Self> {
         let duration = match args.duration {
             Some(s) if !(s.is_finite() && s > 0.0) => {
-                return Err(UsageError::new("--duration must be a positive number of seconds"));
+                return Err(UsageError::error(
+                    "--duration must be a positive number of seconds",
+                ));
             }
             Some(s) => Some(Duration::from_secs_f64(s)),
             None => None,
         };
         if args.max_events == Some(0) {
-            return Err(UsageError::new("--max-events must be at least 1"));
+            return Err(UsageError::error("--max-events must be at least 1"));
         }
         Ok(Limits {
             duration,
@@ -128,7 +131,7 @@ fn ring_bytes(kib: u32) -> Result<u32> {
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
     let bytes = kib as u64 * 1024;
     if !bytes.is_power_of_two() || bytes < page || bytes > (1 << 30) {
-        return Err(UsageError::new(format!(
+        return Err(UsageError::error(format!(
             "--ring-kib {kib}: the ring buffer must be a power of two between {} KiB and 1 GiB",
             page / 1024
         )));
@@ -178,7 +181,10 @@ impl Plan {
             );
         }
         if backend != Backend::Tracepoint && selection.is_empty() {
-            selection.profiles = profiles::DEFAULT_PROFILES.iter().map(|p| p.to_string()).collect();
+            selection.profiles = profiles::DEFAULT_PROFILES
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
         }
         let (functions, skipped) = if backend == Backend::Tracepoint {
             (Vec::new(), Vec::new())
@@ -234,7 +240,11 @@ impl Session {
         let with_functions = !plan.functions.is_empty();
         // Function-probe objects find the shared maps through pins that exist
         // only while loading.
-        let pins = if with_functions { Some(PinDir::create()?) } else { None };
+        let pins = if with_functions {
+            Some(PinDir::create()?)
+        } else {
+            None
+        };
         let mut loader = EbpfLoader::new();
         if let Some(pins) = &pins {
             for map in SHARED_MAPS {
@@ -283,7 +293,10 @@ impl Session {
                     if plan.skipped.is_empty() {
                         String::new()
                     } else {
-                        format!(" ({} not traceable here: --dry-run says why)", plan.skipped.len())
+                        format!(
+                            " ({} not traceable here: --dry-run says why)",
+                            plan.skipped.len()
+                        )
                     }
                 ));
                 probes
@@ -305,7 +318,10 @@ impl Session {
         let counters =
             PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("COUNTERS map missing")?)?;
         let mut probes = tracepoint_probes();
-        probes.extend(functions::probe_descs(&function_probes.attached, plan.backend));
+        probes.extend(functions::probe_descs(
+            &function_probes.attached,
+            plan.backend,
+        ));
         let meta = TraceMeta {
             kernel_release: host::kernel_release(),
             hostname: host::hostname(),
@@ -353,7 +369,9 @@ impl Session {
         let mut finished = false;
         let mut reader_gone = false;
         while !finished {
-            if stop.load(Ordering::Relaxed) || limits.duration.is_some_and(|d| started.elapsed() >= d) {
+            if stop.load(Ordering::Relaxed)
+                || limits.duration.is_some_and(|d| started.elapsed() >= d)
+            {
                 finished = true; // one last drain below
             } else {
                 let mut pfd = libc::pollfd {

@@ -127,6 +127,11 @@ impl Stitcher {
 
     fn deliver_all<S: TreeSink + ?Sized>(&mut self, sink: &mut S) -> io::Result<()> {
         for pass in self.done_passes.drain(..) {
+            if pass.is_tentative() {
+                self.stats.tentative_passes += 1;
+                self.contexts.recycle(pass);
+                continue;
+            }
             self.stats.passes += 1;
             self.stats.omitted_nodes += u64::from(pass.omitted_nodes);
             self.stats.cut_passes += u64::from(pass.cut.is_some());

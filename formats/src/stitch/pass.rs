@@ -61,13 +61,6 @@ impl Node {
         }
     }
 
-    /// The last event of the node itself (its exit when seen).
-    pub fn last_ts_ns(&self) -> u64 {
-        self.exit
-            .as_ref()
-            .map_or(self.event.ts_ns, |exit| exit.ts_ns)
-    }
-
     /// A `kfree_skb` or `consume_skb` point: the end of its skb's life.
     pub fn frees_skb(&self) -> bool {
         self.kind == NodeKind::Point
@@ -132,6 +125,14 @@ pub struct Pass {
 }
 
 impl Pass {
+    /// Whether every node is a tentative entry: the kernel emitted these
+    /// frames only in case something inside them matched, and nothing did.
+    pub fn is_tentative(&self) -> bool {
+        self.nodes
+            .iter()
+            .all(|n| n.event.flags & crate::abi::event_flag::TENTATIVE != 0)
+    }
+
     pub fn root(&self) -> Option<&Node> {
         self.nodes.first()
     }

@@ -602,3 +602,24 @@ fn node_size_matches_the_limit_docs() {
     // `StitchLimits::default` sizes its memory bounds from this.
     assert!(std::mem::size_of::<Node>() <= 350);
 }
+
+#[test]
+fn passes_made_only_of_tentative_frames_are_not_shown() {
+    let tentative = |mut e: RawEvent| {
+        e.flags |= crate::abi::event_flag::TENTATIVE;
+        e
+    };
+    let out = passes(&[
+        // Nothing matched inside: dropped.
+        tentative(entry(0, func::TCP_V4_CONNECT, 10, 0)),
+        exit(0, func::TCP_V4_CONNECT, 11, 0, 0),
+        // A matching skb inside: kept with its tentative parent.
+        tentative(entry(0, func::TCP_V4_CONNECT, 20, 0)),
+        entry(0, func::IP_QUEUE_XMIT, 21, S1),
+        exit(0, func::IP_QUEUE_XMIT, 22, S1, 0),
+        exit(0, func::TCP_V4_CONNECT, 23, 0, 0),
+    ]);
+    assert_eq!(out.passes.len(), 1);
+    assert_eq!(out.passes[0].nodes.len(), 2);
+    assert_eq!(stats(&out).tentative_passes, 1);
+}

@@ -31,6 +31,9 @@ pub trait TreeSink {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StitchStats {
     pub passes: u64,
+    /// Trees made only of tentative frames (functions without an skb whose
+    /// socket did not pass the filter, with no match inside): not shown.
+    pub tentative_passes: u64,
     pub journeys: u64,
     /// Calls whose exit never came.
     pub missing_exits: u64,
@@ -59,6 +62,7 @@ impl StitchStats {
     pub fn has_anomalies(&self) -> bool {
         let StitchStats {
             passes: _,
+            tentative_passes: _,
             journeys: _,
             missing_exits,
             orphan_exits,

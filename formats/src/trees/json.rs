@@ -171,6 +171,15 @@ struct NodeJson {
     missing_entry: bool,
 }
 
+/// Serializes `value`, an object, leaving it open for more fields.
+fn open_object(out: &mut Vec<u8>, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    if out.last() == Some(&b'}') {
+        out.pop();
+    }
+    Ok(())
+}
+
 fn is_zero(value: &u32) -> bool {
     *value == 0
 }
@@ -192,15 +201,6 @@ struct JsonWriter<'a> {
 }
 
 impl JsonWriter<'_> {
-    /// Serializes `value`, an object, leaving it open for more fields.
-    fn open_object(&mut self, value: &impl Serialize) -> io::Result<()> {
-        serde_json::to_writer(&mut *self.out, value)?;
-        if self.out.last() == Some(&b'}') {
-            self.out.pop();
-        }
-        Ok(())
-    }
-
     fn journey(&mut self, journey: &Journey) -> io::Result<()> {
         if journey.end == JourneyEnd::NoSkb {
             for (i, pass) in journey.passes.iter().enumerate() {
@@ -211,22 +211,25 @@ impl JsonWriter<'_> {
             }
             return Ok(());
         }
-        self.open_object(&JourneyJson {
-            r#type: "journey",
-            end: journey.end.name(),
-            continued: journey.continued,
-            start_ns: journey.start_ns(),
-            duration_ns: journey.duration_ns(),
-            skbs: journey
-                .skbs
-                .iter()
-                .map(|life| SkbJson {
-                    skb: hex(life.skb),
-                    clone_of: life.clone_of.map(hex),
-                    freed: life.freed,
-                })
-                .collect(),
-        })?;
+        open_object(
+            self.out,
+            &JourneyJson {
+                r#type: "journey",
+                end: journey.end.name(),
+                continued: journey.continued,
+                start_ns: journey.start_ns(),
+                duration_ns: journey.duration_ns(),
+                skbs: journey
+                    .skbs
+                    .iter()
+                    .map(|life| SkbJson {
+                        skb: hex(life.skb),
+                        clone_of: life.clone_of.map(hex),
+                        freed: life.freed,
+                    })
+                    .collect(),
+            },
+        )?;
         self.out.extend_from_slice(b",\"passes\":[");
         for (i, pass) in journey.passes.iter().enumerate() {
             if i > 0 {
@@ -247,23 +250,26 @@ impl JsonWriter<'_> {
             self.names.clock.wall_ns(pass.start_ns),
             self.names.clock.utc_offset_s,
         );
-        self.open_object(&PassJson {
-            r#type: "pass",
-            cpu: pass.cpu,
-            softirq: pass.softirq.map(softirq_json),
-            start_ns: pass.start_ns,
-            time: std::str::from_utf8(&time).unwrap_or_default(),
-            duration_ns: pass.duration_ns(),
-            skbs: pass.skbs.iter().copied().map(hex).collect(),
-            omitted_nodes: pass.omitted_nodes,
-            cut: pass.cut.map(|reason| reason.name()),
-            gap_ns: gap.map(|gap| gap.ns),
-            waiting: gap.map(|gap| match gap.waiting {
-                Waiting::Qdisc => NameOr::Name("qdisc"),
-                Waiting::Softirq(vector) => softirq_json(vector),
-                Waiting::Unknown => NameOr::Name("unknown"),
-            }),
-        })?;
+        open_object(
+            self.out,
+            &PassJson {
+                r#type: "pass",
+                cpu: pass.cpu,
+                softirq: pass.softirq.map(softirq_json),
+                start_ns: pass.start_ns,
+                time: std::str::from_utf8(&time).unwrap_or_default(),
+                duration_ns: pass.duration_ns(),
+                skbs: pass.skbs.iter().copied().map(hex).collect(),
+                omitted_nodes: pass.omitted_nodes,
+                cut: pass.cut.map(|reason| reason.name()),
+                gap_ns: gap.map(|gap| gap.ns),
+                waiting: gap.map(|gap| match gap.waiting {
+                    Waiting::Qdisc => NameOr::Name("qdisc"),
+                    Waiting::Softirq(vector) => softirq_json(vector),
+                    Waiting::Unknown => NameOr::Name("unknown"),
+                }),
+            },
+        )?;
         self.out.extend_from_slice(b",\"tree\":");
         self.tree(&pass.nodes)?;
         self.out.push(b'}');
@@ -322,10 +328,7 @@ impl JsonWriter<'_> {
             NodeKind::Point => view.kind = "point",
             NodeKind::OrphanExit => view.kind = "exit",
         }
-        serde_json::to_writer(&mut *self.out, &view)?;
-        if self.out.last() == Some(&b'}') {
-            self.out.pop();
-        }
+        open_object(self.out, &view)?;
         let extra = NodeJson {
             duration_ns: node.duration_ns(),
             share_pct: share_percent(node, parent),

@@ -50,6 +50,7 @@ pub(crate) fn share_percent(node: &Node, parent: Option<&Node>) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::RawEvent;
     use crate::stitch::testing::{Noise, through};
     use crate::stitch::{Grouping, StitchLimits, StitchOptions};
 

@@ -18,10 +18,15 @@ fn main() {
         eprintln!("udp-blast: bad {what}");
         std::process::exit(2)
     };
-    let dst: SocketAddr = args[1].parse().unwrap_or_else(|_| parse_error("destination"));
+    let dst: SocketAddr = args[1]
+        .parse()
+        .unwrap_or_else(|_| parse_error("destination"));
     let pps: u64 = args[2].parse().unwrap_or_else(|_| parse_error("rate"));
     let secs: f64 = args[3].parse().unwrap_or_else(|_| parse_error("duration"));
-    let size: usize = args.get(4).map_or(Ok(64), |s| s.parse()).unwrap_or_else(|_| parse_error("size"));
+    let size: usize = args
+        .get(4)
+        .map_or(Ok(64), |s| s.parse())
+        .unwrap_or_else(|_| parse_error("size"));
     let bind = if dst.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
     let sock = UdpSocket::bind(bind).unwrap_or_else(|e| {
         eprintln!("udp-blast: bind: {e}");

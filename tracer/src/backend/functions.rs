@@ -39,7 +39,10 @@ pub struct Selection {
 
 impl Selection {
     pub fn is_empty(&self) -> bool {
-        self.profiles.is_empty() && self.globs.is_empty() && self.file.is_none() && !self.all_skb_funcs
+        self.profiles.is_empty()
+            && self.globs.is_empty()
+            && self.file.is_none()
+            && !self.all_skb_funcs
     }
 }
 
@@ -75,7 +78,9 @@ pub struct Traceability {
 
 impl Traceability {
     pub fn read(kernel: &KernelBtf) -> Result<Self> {
-        let btf_functions = kernel.function_names().context("listing functions in BTF")?;
+        let btf_functions = kernel
+            .function_names()
+            .context("listing functions in BTF")?;
         let ftrace = std::fs::read_to_string("/sys/kernel/tracing/available_filter_functions")
             .ok()
             .map(|text| {
@@ -98,13 +103,17 @@ impl Traceability {
     }
 
     fn in_btf(&self, name: &str) -> bool {
-        self.btf_functions.binary_search_by(|f| f.as_str().cmp(name)).is_ok()
+        self.btf_functions
+            .binary_search_by(|f| f.as_str().cmp(name))
+            .is_ok()
     }
 
     /// Why `name` cannot be probed with `backend`, if it cannot.
     fn obstacle(&self, name: &str, backend: Backend) -> Option<String> {
         if !self.in_btf(name) {
-            return Some("not in this kernel's BTF (inlined everywhere, renamed or compiled out)".into());
+            return Some(
+                "not in this kernel's BTF (inlined everywhere, renamed or compiled out)".into(),
+            );
         }
         match backend {
             Backend::Fentry => match &self.ftrace {
@@ -138,7 +147,10 @@ pub fn resolve(
     for name in &selection.profiles {
         let profile = profiles::find(name).ok_or_else(|| {
             let known: Vec<_> = profiles::PROFILES.iter().map(|p| p.name).collect();
-            UsageError::new(format!("unknown profile '{name}' (known: {})", known.join(", ")))
+            UsageError::error(format!(
+                "unknown profile '{name}' (known: {})",
+                known.join(", ")
+            ))
         })?;
         for f in profile.functions {
             explicit.push((f.to_string(), profile.name.to_string()));
@@ -151,12 +163,15 @@ pub fn resolve(
     if !globs.is_empty() {
         let mut builder = GlobSetBuilder::new();
         for g in &globs {
-            builder.add(Glob::new(g).map_err(|e| UsageError::new(format!("--func '{g}': {e}")))?);
+            builder.add(Glob::new(g).map_err(|e| UsageError::error(format!("--func '{g}': {e}")))?);
         }
-        let set = builder.build().map_err(UsageError::new)?;
+        let set = builder.build().map_err(UsageError::error)?;
         for (i, g) in globs.iter().enumerate() {
             let literal = !g.contains(['*', '?', '[']);
-            let matched = facts.btf_functions.iter().filter(|f| set.matches(f.as_str()).contains(&i));
+            let matched = facts
+                .btf_functions
+                .iter()
+                .filter(|f| set.matches(f.as_str()).contains(&i));
             let mut any = false;
             for f in matched {
                 wanted.entry(f.clone()).or_insert_with(|| "--func".into());
@@ -166,14 +181,18 @@ pub fn resolve(
                 // Reported as skipped below with the reason.
                 explicit.push((g.clone(), "--func".into()));
             } else if !any {
-                return Err(UsageError::new(format!("--func '{g}' matches no function in this kernel's BTF")));
+                return Err(UsageError::error(format!(
+                    "--func '{g}' matches no function in this kernel's BTF"
+                )));
             }
         }
     }
     if selection.all_skb_funcs {
         for f in &facts.btf_functions {
             if kernel.func_skb_arg(f).ok().flatten().is_some() {
-                wanted.entry(f.clone()).or_insert_with(|| "--all-skb-funcs".into());
+                wanted
+                    .entry(f.clone())
+                    .or_insert_with(|| "--all-skb-funcs".into());
             }
         }
     }
@@ -190,18 +209,28 @@ pub fn resolve(
         let params = match kernel.function_args(&name) {
             Ok(p) => p,
             Err(e) => {
-                skipped.push(Skipped { name, origin, why: format!("arguments unknown: {e}") });
+                skipped.push(Skipped {
+                    name,
+                    origin,
+                    why: format!("arguments unknown: {e}"),
+                });
                 continue;
             }
         };
         let skb_arg = params.iter().position(|p| p.is_skb);
-        let sock_arg = params.iter().position(|p| normalized(&p.type_name) == "struct sock *");
+        let sock_arg = params
+            .iter()
+            .position(|p| normalized(&p.type_name) == "struct sock *");
         let limit = match backend {
             Backend::Kprobe => KPROBE_REGISTER_ARGS,
             _ => TRAMPOLINE_MAX_ARGS,
         };
         if params.len() > limit && backend != Backend::Kprobe {
-            skipped.push(Skipped { name, origin, why: format!("{} arguments, more than a trampoline passes", params.len()) });
+            skipped.push(Skipped {
+                name,
+                origin,
+                why: format!("{} arguments, more than a trampoline passes", params.len()),
+            });
             continue;
         }
         let reachable = |p: Option<usize>| p.filter(|&i| i < KPROBE_REGISTER_ARGS);
@@ -219,8 +248,8 @@ pub fn resolve(
 }
 
 fn read_func_file(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--func-file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--func-file {}", path.display()))?;
     Ok(text
         .lines()
         .map(|l| l.split('#').next().unwrap_or("").trim())
@@ -393,8 +422,15 @@ mod tests {
         let kernel = KernelBtf::from_sys().unwrap();
         let btf = Btf::from_sys_fs().unwrap();
         let facts = Traceability::read(&kernel).unwrap();
-        let funcs = ["ip_rcv", "tcp_v4_do_rcv", "tcp_v4_connect", "tcp_set_state", "net_rx_action"];
-        let (targets, skipped) = resolve(&selection(&funcs), &kernel, &facts, Backend::Kprobe).unwrap();
+        let funcs = [
+            "ip_rcv",
+            "tcp_v4_do_rcv",
+            "tcp_v4_connect",
+            "tcp_set_state",
+            "net_rx_action",
+        ];
+        let (targets, skipped) =
+            resolve(&selection(&funcs), &kernel, &facts, Backend::Kprobe).unwrap();
         assert!(skipped.is_empty(), "{skipped:?}");
         assert_eq!(targets.len(), funcs.len());
         let by_name = |n: &str| targets.iter().find(|t| t.name == n).unwrap();
@@ -420,8 +456,16 @@ mod tests {
         for config in configs {
             let config = ConfigGlobal(config);
             for target in &targets {
-                load_one(target, Backend::Kprobe, &btf, &offsets, &config, 64 * 1024, &pins)
-                    .unwrap_or_else(|e| panic!("{}: {e}", target.name));
+                load_one(
+                    target,
+                    Backend::Kprobe,
+                    &btf,
+                    &offsets,
+                    &config,
+                    64 * 1024,
+                    &pins,
+                )
+                .unwrap_or_else(|e| panic!("{}: {e}", target.name));
             }
         }
     }
@@ -430,12 +474,27 @@ mod tests {
     fn unknown_functions_are_skipped_with_a_reason() {
         let kernel = KernelBtf::from_sys().unwrap();
         let facts = Traceability::read(&kernel).unwrap();
-        let (targets, skipped) =
-            resolve(&selection(&["no_such_function_xyz"]), &kernel, &facts, Backend::Fentry).unwrap();
+        let (targets, skipped) = resolve(
+            &selection(&["no_such_function_xyz"]),
+            &kernel,
+            &facts,
+            Backend::Fentry,
+        )
+        .unwrap();
         assert!(targets.is_empty());
         assert_eq!(skipped.len(), 1);
-        assert!(skipped[0].why.contains("not in this kernel's BTF"), "{}", skipped[0].why);
-        let err = resolve(&selection(&["no_such_prefix_*"]), &kernel, &facts, Backend::Fentry).unwrap_err();
+        assert!(
+            skipped[0].why.contains("not in this kernel's BTF"),
+            "{}",
+            skipped[0].why
+        );
+        let err = resolve(
+            &selection(&["no_such_prefix_*"]),
+            &kernel,
+            &facts,
+            Backend::Fentry,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("matches no function"));
     }
 }

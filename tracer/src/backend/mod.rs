@@ -81,7 +81,8 @@ fn try_kprobe(ebpf: &mut Ebpf) -> Result<(), String> {
 
 fn try_tp_btf(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), String> {
     let prog: &mut BtfTracePoint = program(ebpf, "doctor_tp_btf")?;
-    prog.load("netif_receive_skb", btf).map_err(|e| describe(&e))?;
+    prog.load("netif_receive_skb", btf)
+        .map_err(|e| describe(&e))?;
     let link = prog.attach().map_err(|e| describe(&e))?;
     prog.detach(link).map_err(|e| describe(&e))
 }
@@ -117,13 +118,24 @@ pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     if std::env::var_os("PKTTRACE_VERIFIER_LOG").is_some() {
         return text;
     }
+    // ENOTSUPP, which libc cannot name: what it means for a trampoline.
+    if text.contains("os error 524") {
+        text.push_str(
+            " (ENOTSUPP: this kernel's BPF trampoline cannot take this prototype, e.g. more than 6 arguments before Linux 6.5)",
+        );
+    }
     text.replace('\n', " ")
 }
 
 /// Picks the backend for function probes: the first one that works, or the
 /// one asked for (an error if it does not work here).
 pub fn choose(choice: BackendChoice, probes: &[Probe]) -> Result<(Backend, String), String> {
-    let works = |b: Backend| probes.iter().find(|p| p.backend == b).map(|p| p.result.clone());
+    let works = |b: Backend| {
+        probes
+            .iter()
+            .find(|p| p.backend == b)
+            .map(|p| p.result.clone())
+    };
     let explain = |b: Backend| match works(b) {
         Some(Ok(())) => format!("{b}: works"),
         Some(Err(e)) => format!("{b}: {e}"),
@@ -154,5 +166,8 @@ pub fn choose(choice: BackendChoice, probes: &[Probe]) -> Result<(Backend, Strin
         }
         skipped.push(explain(b));
     }
-    Err(format!("no probe type works on this kernel: {}", skipped.join("; ")))
+    Err(format!(
+        "no probe type works on this kernel: {}",
+        skipped.join("; ")
+    ))
 }

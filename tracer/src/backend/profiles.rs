@@ -50,7 +50,12 @@ pub const PROFILES: &[Profile] = &[
     Profile {
         name: "ip-forward",
         about: "IPv4/IPv6 forwarding",
-        functions: &["ip_forward", "ip_forward_finish", "ip6_forward", "ip6_forward_finish"],
+        functions: &[
+            "ip_forward",
+            "ip_forward_finish",
+            "ip6_forward",
+            "ip6_forward_finish",
+        ],
     },
     Profile {
         name: "tcp-in",
@@ -174,7 +179,9 @@ pub const PROFILES: &[Profile] = &[
 
 /// Profiles used when none is named: the packet's path through IP, TCP, UDP
 /// and the device layer.
-pub const DEFAULT_PROFILES: &[&str] = &["ip-rx", "ip-tx", "tcp-in", "tcp-out", "tcp-conn", "udp", "dev"];
+pub const DEFAULT_PROFILES: &[&str] = &[
+    "ip-rx", "ip-tx", "tcp-in", "tcp-out", "tcp-conn", "udp", "dev",
+];
 
 pub fn find(name: &str) -> Option<&'static Profile> {
     PROFILES.iter().find(|p| p.name == name)

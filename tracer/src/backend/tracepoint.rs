@@ -151,7 +151,10 @@ fn check_args(kernel: &KernelBtf, spec: &TracepointSpec) -> Result<(), String> {
         let Some(param) = params.get(pos) else {
             return Err(format!("has no argument {pos} (expected {want})"));
         };
-        let have = param.type_name.replace("const ", "").replace("volatile ", "");
+        let have = param
+            .type_name
+            .replace("const ", "")
+            .replace("volatile ", "");
         if have != want {
             return Err(format!(
                 "argument {pos} is `{}`, pkttrace expects `{want}`",
@@ -165,13 +168,16 @@ fn check_args(kernel: &KernelBtf, spec: &TracepointSpec) -> Result<(), String> {
 /// Validates a `--tracepoints` selection against the known set.
 pub fn validate_selection(selection: &[String]) -> Result<()> {
     for name in selection {
-        if !TRACEPOINTS.iter().any(|t| t.tracepoint == name && !t.frames_only) {
+        if !TRACEPOINTS
+            .iter()
+            .any(|t| t.tracepoint == name && !t.frames_only)
+        {
             let known: Vec<_> = TRACEPOINTS
                 .iter()
                 .filter(|t| !t.frames_only)
                 .map(|t| t.tracepoint)
                 .collect();
-            return Err(crate::UsageError::new(format!(
+            return Err(crate::UsageError::error(format!(
                 "unknown tracepoint '{name}' (known: {})",
                 known.join(", ")
             )));
@@ -268,7 +274,8 @@ mod tests {
 
     #[test]
     fn unknown_tracepoints_are_usage_errors() {
-        let err = validate_selection(&["net_dev_queue".into(), "softirq_entry".into()]).unwrap_err();
+        let err =
+            validate_selection(&["net_dev_queue".into(), "softirq_entry".into()]).unwrap_err();
         assert!(err.downcast_ref::<crate::UsageError>().is_some());
         assert!(err.to_string().contains("softirq_entry"), "{err}");
         validate_selection(&["kfree_skb".into()]).unwrap();

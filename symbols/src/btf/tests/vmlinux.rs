@@ -248,8 +248,14 @@ fn skb_positions_of_functions() {
 fn function_names_list_the_stack_entry_points() {
     let names = kernel().function_names().unwrap();
     for f in ["ip_rcv", "tcp_v4_rcv", "__dev_queue_xmit", "tcp_set_state"] {
-        assert!(names.binary_search_by(|n| n.as_str().cmp(f)).is_ok(), "{f} in BTF");
+        assert!(
+            names.binary_search_by(|n| n.as_str().cmp(f)).is_ok(),
+            "{f} in BTF"
+        );
     }
     assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
-    assert!(names.len() > 10_000, "a full kernel has tens of thousands of functions");
+    assert!(
+        names.len() > 10_000,
+        "a full kernel has tens of thousands of functions"
+    );
 }

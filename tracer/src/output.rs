@@ -1,0 +1,63 @@
+//! Builds the sink for a command's output: flat lines or JSON per event, or
+//! call trees (text, the 2005 study's classic log, JSON) through the stitcher.
+
+use std::io::{BufWriter, IsTerminal, Write};
+
+use formats::json::JsonPrinter;
+use formats::meta::{ProbeKind, TraceMeta};
+use formats::sink::Sink;
+use formats::stitch::{Grouping, StitchOptions, StitchSink};
+use formats::text::TextPrinter;
+use formats::trees::classic::ClassicPrinter;
+use formats::trees::json::TreeJsonPrinter;
+use formats::trees::text::TreeTextPrinter;
+
+use crate::cli::{OutputArgs, OutputFormat};
+
+/// Output buffer for stdout; live traces flush it after every ring drain.
+const STDOUT_BUFFER: usize = 256 * 1024;
+
+/// Whether the trace has function probes, whose events make call trees.
+pub fn has_call_frames(meta: &TraceMeta) -> bool {
+    meta.probes
+        .as_slice()
+        .iter()
+        .any(|p| p.kind != ProbeKind::Tracepoint && p.kind != ProbeKind::RawTracepoint)
+}
+
+/// Colors on stdout only on a terminal and only if `NO_COLOR` is unset.
+fn color() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stdout().is_terminal()
+}
+
+/// The sink for `args` on stdout. `frames` says whether call trees can be
+/// built; `journeys_by_default` makes trees group by packet (reports).
+pub fn stdout_sink(args: &OutputArgs, frames: bool, journeys_by_default: bool) -> Box<dyn Sink> {
+    let out: Box<dyn Write> = Box::new(BufWriter::with_capacity(STDOUT_BUFFER, std::io::stdout()));
+    let format = args.output.unwrap_or(if frames {
+        OutputFormat::Tree
+    } else {
+        OutputFormat::Text
+    });
+    let options = StitchOptions {
+        grouping: if args.journeys || (journeys_by_default && !args.passes) {
+            Grouping::Journeys
+        } else {
+            Grouping::Passes
+        },
+        ..StitchOptions::default()
+    };
+    match format {
+        OutputFormat::Text => Box::new(TextPrinter::new(out).with_color(color())),
+        OutputFormat::Json if args.trees => {
+            Box::new(StitchSink::new(TreeJsonPrinter::new(out), options))
+        }
+        OutputFormat::Json => Box::new(JsonPrinter::new(out)),
+        OutputFormat::Tree => Box::new(StitchSink::new(
+            TreeTextPrinter::new(out).with_color(color()),
+            options,
+        )),
+        OutputFormat::Classic => Box::new(StitchSink::new(ClassicPrinter::new(out), options)),
+    }
+}
