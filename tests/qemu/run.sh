@@ -11,6 +11,7 @@
 #   --cwd DIR      directory the commands start in (default: the repository root)
 #   --kernel VER   kernel version to boot, e.g. 6.1.0-56-amd64 (default: newest in /boot)
 #   --mem MB       guest memory (default 2048)
+#   --append ARGS  extra kernel command line arguments
 #   --verbose      show the kernel's boot messages
 #
 # The guest's root is the host's / shared read-only over 9p under a tmpfs
@@ -49,6 +50,7 @@ cwd=$repo
 kver=
 mem=2048
 quiet=quiet
+append=
 cmds=()
 while (($#)); do
   case $1 in
@@ -83,6 +85,11 @@ while (($#)); do
   --mem)
     [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || usage "--mem needs a number of MiB"
     mem=$2
+    shift 2
+    ;;
+  --append)
+    (($# >= 2)) || usage "--append needs kernel arguments"
+    append+=" $2"
     shift 2
     ;;
   --verbose)
@@ -252,7 +259,7 @@ timeout --kill-after=10 "$timeout_s" \
   -nodefaults -display none -no-reboot -nic none \
   -chardev stdio,id=console,signal=off -serial chardev:console \
   -kernel "$boot_image" -initrd "$tmp/initramfs.cpio" \
-  -append "console=ttyS0 $quiet panic=-1 8250.nr_uarts=1" \
+  -append "console=ttyS0 $quiet panic=-1 8250.nr_uarts=1$append" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
   -virtfs "local,path=${share//,/,,},mount_tag=results,security_model=none,multidevs=remap" \
   </dev/null >&"$console" &

@@ -2,9 +2,8 @@
 # PID 1 of the guest after switch_root: the root is now the host's / (read-only
 # 9p under a tmpfs overlay), and this file sits in the writable share that
 # run.sh made, next to the commands (cmd.N) and the settings (config).
-# Runs each command, writes its exit status to rc.N and its output to log.N,
-# then powers the guest off. Output goes to the console (ttyS0), which run.sh
-# prints live on the host.
+# Runs each command, writes its exit status to rc.N, then powers the guest
+# off. Output goes to the console (ttyS0), which run.sh prints live.
 set -uo pipefail
 
 share=${0%/*}
@@ -34,9 +33,9 @@ for ((i = 1; i <= NCMDS; i++)); do
   cmd=$(<"$share/cmd.$i")
   echo "guest: ===== [$i/$NCMDS] $cmd"
   start=$SECONDS
-  # stdout is a pipe, not the console tty: programs then print no colours or
-  # TUIs; tee keeps a copy of the output for run.sh.
-  (cd "$GUEST_CWD" && exec bash -c "$cmd") </dev/null 2>&1 | tee "$share/log.$i"
+  # stdout is a pipe, not the console tty: programs then print no colours
+  # and start no TUIs, as in CI.
+  (cd "$GUEST_CWD" && exec bash -c "$cmd") </dev/null 2>&1 | cat
   rc=${PIPESTATUS[0]}
   echo "$rc" >"$share/rc.$i"
   echo "guest: ===== [$i/$NCMDS] exit $rc after $((SECONDS - start))s"

@@ -214,3 +214,61 @@ pub fn bpf_object_exists(kind: &str, id: u32) -> bool {
         .map(|s| s.success())
         .unwrap_or(false)
 }
+
+/// Call-tree helpers for `-o json --trees` output.
+pub mod trees {
+    use serde_json::Value;
+
+    /// The passes (call trees) among the JSON lines.
+    pub fn passes(lines: &[Value]) -> Vec<&Value> {
+        lines.iter().filter(|l| l["type"] == "pass").collect()
+    }
+
+    /// The probe name of a node.
+    pub fn name(node: &Value) -> &str {
+        node["probe"].as_str().unwrap_or("")
+    }
+
+    /// Every node of a tree, pre-order.
+    pub fn nodes(root: &Value) -> Vec<&Value> {
+        let mut out = vec![root];
+        if let Some(children) = root["children"].as_array() {
+            for child in children {
+                out.extend(nodes(child));
+            }
+        }
+        out
+    }
+
+    /// Whether `root` holds a chain of nodes named `chain[0] ⊃ chain[1] ⊃ …`
+    /// (each a descendant of the previous one, not necessarily a child);
+    /// an element may list alternatives separated by `|`.
+    pub fn has_chain(root: &Value, chain: &[&str]) -> bool {
+        let Some((first, rest)) = chain.split_first() else {
+            return true;
+        };
+        nodes(root).into_iter().any(|n| {
+            first.split('|').any(|alt| alt == name(n))
+                && (rest.is_empty()
+                    || n["children"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().any(|child| has_chain(child, rest))))
+        })
+    }
+
+    /// A one-line-per-tree summary for assertion messages.
+    pub fn outline(lines: &[Value]) -> String {
+        passes(lines)
+            .iter()
+            .take(60)
+            .map(|p| {
+                nodes(&p["tree"])
+                    .iter()
+                    .map(|n| name(n))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}

@@ -47,10 +47,12 @@ pub fn fill_dev(ev: &mut RawEvent, dev: u64) {
 }
 
 /// Fills what an skb says about itself: device, length, and (if `parse`)
-/// headers. An skb whose headers are not built yet (transmit above IP)
-/// borrows addresses and ports from its socket.
+/// headers. What the skb lacks comes from a socket: on transmit above IP the
+/// headers are not built yet, and TCP clears `skb->dev` before handing a
+/// segment to its socket. `sk` is the probed function's socket argument (0
+/// if none); the skb's own socket is preferred.
 #[inline(always)]
-pub fn fill_skb(ev: &mut RawEvent, skb: u64, dev: u64, parse: bool) {
+pub fn fill_skb(ev: &mut RawEvent, skb: u64, dev: u64, parse: bool, sk: u64) {
     ev.skb = skb;
     let dev = if dev != 0 {
         dev
@@ -59,19 +61,18 @@ pub fn fill_skb(ev: &mut RawEvent, skb: u64, dev: u64, parse: bool) {
     };
     fill_dev(ev, dev);
     ev.pkt.skb_len = read(skb, offset(|o| &o.skb_len)).unwrap_or(0);
+    let own_sk: u64 = read(skb, offset(|o| &o.skb_sk)).unwrap_or(0);
+    let sk = if own_sk != 0 { own_sk } else { sk };
+    if ev.netns == 0 && sk != 0 {
+        fill_sock_netns(ev, sk);
+    }
     if !parse {
         return;
     }
     if packet::parse_skb(skb, &mut ev.pkt) {
         ev.flags |= event_flag::HAS_PACKET;
-        return;
-    }
-    let sk: u64 = read(skb, offset(|o| &o.skb_sk)).unwrap_or(0);
-    if sk != 0 && packet::parse_sock(sk, &mut ev.pkt) {
+    } else if sk != 0 && packet::parse_sock(sk, &mut ev.pkt) {
         ev.flags |= event_flag::HAS_PACKET | event_flag::FROM_SOCKET;
-        if ev.netns == 0 {
-            fill_sock_netns(ev, sk);
-        }
     }
 }
 

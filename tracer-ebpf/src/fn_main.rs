@@ -84,7 +84,7 @@ const MAX_TRAMPOLINE_SLOTS: usize = 13;
 fn enter(skb: u64, sk: u64) {
     let mut ev = new_event(global(&PROBE_ID), EventKind::Entry);
     if skb != 0 {
-        fill_skb(&mut ev, skb, 0, true);
+        fill_skb(&mut ev, skb, 0, true, sk);
         if !accept(&mut ev, false) {
             return;
         }

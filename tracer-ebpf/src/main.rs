@@ -45,7 +45,7 @@ fn skb_event(probe: u32, skb: u64, value: u64, aux: u64, frees: bool) {
         return;
     }
     let mut ev = new_event(probe, EventKind::Point);
-    fill_skb(&mut ev, skb, 0, true);
+    fill_skb(&mut ev, skb, 0, true, 0);
     ev.value = value;
     ev.aux = aux;
     submit(&mut ev, frees);
@@ -98,7 +98,7 @@ pub fn pt_net_dev_start_xmit(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let mut ev = new_event(probe_id::NET_DEV_START_XMIT, EventKind::Point);
-    fill_skb(&mut ev, skb, ctx.arg::<u64>(1), true);
+    fill_skb(&mut ev, skb, ctx.arg::<u64>(1), true, 0);
     submit(&mut ev, false);
     0
 }

@@ -29,9 +29,15 @@ pub fn parse_skb(skb: u64, pkt: &mut PacketSummary) -> bool {
     let mac: u16 = read(skb, offset(|o| &o.skb_mac_header)).unwrap_or(SKB_HEADER_UNSET);
     let protocol = u16::from_be(read::<u16>(skb, offset(|o| &o.skb_protocol)).unwrap_or(0));
 
+    let network_set = network != 0 && network != SKB_HEADER_UNSET;
+    // Above IP on transmit nothing says where a header would be: `data` holds
+    // payload, and payload bytes can look like an IP header.
+    if protocol == 0 && !network_set {
+        return false;
+    }
     // Receive path with the link header already pulled: data is the IP header.
     let rx_pulled = mac != SKB_HEADER_UNSET && data == head + mac as u64 + ETH_HLEN;
-    let candidate = if rx_pulled || network == 0 || network == SKB_HEADER_UNSET {
+    let candidate = if rx_pulled || !network_set {
         data
     } else {
         head + network as u64

@@ -361,14 +361,22 @@ impl RoutedNet {
     /// Makes `r` rewrite the destination `virtual_dst` to `addr_b` (DNAT, nftables).
     pub fn dnat(&self, virtual_dst: Ipv4Addr) -> Result<()> {
         let rules = format!(
-            "table ip pkttrace_nat {{ chain prerouting {{ type nat hook prerouting priority -100; \
-             ip daddr {virtual_dst} dnat to {} }} }}",
+            "table ip pkttrace_nat {{\n  chain prerouting {{\n    type nat hook prerouting priority -100;\n    ip daddr {virtual_dst} dnat to {}\n  }}\n}}\n",
             self.addr_b
         );
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns_r, "nft", &rules])
-            .output()
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns_r, "nft", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .context("running nft (install nftables)")?;
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(rules.as_bytes())?;
+        let out = child.wait_with_output()?;
         if !out.status.success() {
             bail!(
                 "nft failed: {}",
