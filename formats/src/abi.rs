@@ -5,7 +5,7 @@
 //! record files carry it and refuse to mix versions.
 
 /// Bumped whenever a layout below changes.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 pub const IFNAMSIZ: usize = 16;
 pub const TASK_COMM_LEN: usize = 16;
@@ -258,6 +258,9 @@ pub struct KernelOffsets {
     /// `offsetof(struct Qdisc, dev_queue)` and `offsetof(struct netdev_queue, dev)`.
     pub qdisc_dev_queue: u32,
     pub netdev_queue_dev: u32,
+    /// `offsetof(struct nf_hook_state, hook)` and `pf` (both `u8`).
+    pub nf_state_hook: u32,
+    pub nf_state_pf: u32,
 }
 
 impl KernelOffsets {
@@ -291,6 +294,8 @@ impl KernelOffsets {
             qdisc_qlen: OFFSET_NONE,
             qdisc_dev_queue: OFFSET_NONE,
             netdev_queue_dev: OFFSET_NONE,
+            nf_state_hook: OFFSET_NONE,
+            nf_state_pf: OFFSET_NONE,
         }
     }
 }
@@ -433,7 +438,7 @@ mod tests {
     fn filter_layout() {
         assert_eq!(size_of::<FilterInsn>(), 44);
         assert_eq!(size_of::<TraceConfig>(), 8 + 44 * FILTER_MAX_INSNS);
-        assert_eq!(size_of::<KernelOffsets>(), 4 * 28);
+        assert_eq!(size_of::<KernelOffsets>(), 4 * 30);
     }
 
     #[test]

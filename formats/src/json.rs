@@ -16,7 +16,7 @@ use crate::describe::{
     Names, TcpFlagLetters, c_str, has_ports, ip_addrs, is_icmp, l4_proto_names, push_hex,
     push_tc_handle,
 };
-use crate::meta::{TraceMeta, ValueKind, tcp_state_name};
+use crate::meta::{TraceMeta, ValueKind, nf_hook_name, tcp_state_name};
 use crate::sink::{Sink, Summary};
 use crate::time::push_rfc3339;
 
@@ -138,6 +138,10 @@ pub(crate) struct EventJson<'a> {
     tcp_state: Option<NameOr<'static, u64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tcp_old_state: Option<NameOr<'static, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nf_hook: Option<NameOr<'static, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nf_pf: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     qlen: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -272,6 +276,18 @@ pub(crate) fn event_json<'a>(
         }
         Some(ValueKind::Return) => {
             if kind != Some(EventKind::Entry) {
+                view.ret = Some(event.value as i64);
+            }
+        }
+        Some(ValueKind::NfHook) => {
+            if kind == Some(EventKind::Entry) {
+                let (hook, pf) = (event.aux as u8, (event.aux >> 8) as u8);
+                view.nf_hook = Some(match nf_hook_name(pf, hook) {
+                    Some(name) => NameOr::Name(name),
+                    None => NameOr::Number(u64::from(hook)),
+                });
+                view.nf_pf = Some(pf);
+            } else {
                 view.ret = Some(event.value as i64);
             }
         }

@@ -90,6 +90,9 @@ pub enum ValueKind {
     TcpState,
     /// `value`: the probed function's return value (signed).
     Return,
+    /// A function taking a `struct nf_hook_state *` (`nf_hook_slow`): at
+    /// entry `aux` is `hook | pf << 8`; at exit `value` is the return value.
+    NfHook,
 }
 
 /// One attachable probe.
@@ -164,6 +167,34 @@ pub fn tracepoint_probes() -> Vec<ProbeDesc> {
         value,
     })
     .collect()
+}
+
+impl ValueKind {
+    /// Whether exit events carry the function's return value.
+    pub fn has_return(self) -> bool {
+        matches!(self, ValueKind::Return | ValueKind::NfHook)
+    }
+}
+
+/// Name of a netfilter hook point for protocol family `pf` (`NFPROTO_*`).
+pub fn nf_hook_name(pf: u8, hook: u8) -> Option<&'static str> {
+    const INET: [&str; 5] = [
+        "PRE_ROUTING",
+        "LOCAL_IN",
+        "FORWARD",
+        "LOCAL_OUT",
+        "POST_ROUTING",
+    ];
+    const NETDEV: [&str; 2] = ["INGRESS", "EGRESS"];
+    const ARP: [&str; 3] = ["ARP_IN", "ARP_OUT", "ARP_FORWARD"];
+    let names: &[&str] = match pf {
+        // NFPROTO_INET, IPV4, BRIDGE, IPV6 share the five inet hooks.
+        1 | 2 | 7 | 10 => &INET,
+        3 => &ARP,
+        5 => &NETDEV,
+        _ => &[],
+    };
+    names.get(hook as usize).copied()
 }
 
 /// Name of a `TCP_*` socket state (`include/net/tcp_states.h`).

@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 
 use crate::abi::{self, EventKind, RawEvent, event_flag};
 use crate::describe::{Names, TcpFlagLetters, has_ports, is_icmp, l4_proto_names, tc_handle_parts};
-use crate::meta::{ProbeDesc, TraceMeta, ValueKind, tcp_state_name};
+use crate::meta::{ProbeDesc, TraceMeta, ValueKind, nf_hook_name, tcp_state_name};
 use crate::sink::{Sink, Summary};
 use crate::time::time_of_day;
 
@@ -468,6 +468,21 @@ impl<'a> Line<'a> {
             ValueKind::Return => {
                 // Entry events of a function probe have no return value yet.
                 if kind != Some(EventKind::Entry) {
+                    let ret = ev.value as i64;
+                    self.bytes(b"ret ");
+                    self.flagged_int(ret, ret < 0);
+                }
+            }
+            ValueKind::NfHook => {
+                if kind == Some(EventKind::Entry) {
+                    let (hook, pf) = (ev.aux as u8, (ev.aux >> 8) as u8);
+                    self.bytes(b"hook ");
+                    match nf_hook_name(pf, hook) {
+                        Some(name) => self.bytes(name.as_bytes()),
+                        None => self.decimal(u64::from(hook)),
+                    }
+                    self.byte(b' ');
+                } else {
                     let ret = ev.value as i64;
                     self.bytes(b"ret ");
                     self.flagged_int(ret, ret < 0);

@@ -192,3 +192,15 @@ fn packet_without_ip_header() {
     assert!(v.get("saddr").is_none());
     assert!(v.get("netns").is_none());
 }
+
+#[test]
+fn netfilter_hook_fields() {
+    let mut entry = icmp_echo();
+    entry.probe_id = NF_HOOK_PROBE;
+    entry.kind = EventKind::Entry as u8;
+    entry.aux = 4 | 10 << 8; // POST_ROUTING of NFPROTO_IPV6
+    let v = object(entry);
+    assert_eq!(v["nf_hook"], "POST_ROUTING");
+    assert_eq!(v["nf_pf"], 10);
+    assert!(v.get("ret").is_none());
+}

@@ -163,6 +163,23 @@ fn function_probe_entry_and_exit() {
 }
 
 #[test]
+fn netfilter_hook_by_name_at_entry_and_verdict_at_exit() {
+    let mut entry = icmp_echo();
+    entry.probe_id = NF_HOOK_PROBE;
+    entry.kind = EventKind::Entry as u8;
+    entry.aux = 1 | 2 << 8; // LOCAL_IN of NFPROTO_IPV4
+    let mut exit = entry;
+    exit.kind = EventKind::Exit as u8;
+    exit.value = (-1i64) as u64;
+    let text = lines(&[entry, exit]);
+    let got: Vec<&str> = text.lines().collect();
+    assert!(got[0].ends_with("len 84 hook LOCAL_IN"), "{}", got[0]);
+    assert!(got[1].ends_with("len 84 ret -1"), "{}", got[1]);
+    entry.aux = 9 | 2 << 8;
+    assert!(line(entry).ends_with("hook 9"));
+}
+
+#[test]
 fn qdisc_values() {
     let mut ev = on_dev(base(probe_id::QDISC_ENQUEUE, 0), "eth0", 2, 4026531840);
     ev.value = 3;

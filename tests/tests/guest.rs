@@ -276,3 +276,44 @@ fn follow_skb_follows_a_packet_through_nat() {
             .join("\n")
     );
 }
+
+#[test]
+#[ignore = "needs fentry: scripts/test.sh runs it in the QEMU guest"]
+fn firewall_drop_shows_hook_and_reason() {
+    require_root();
+    let net = TestNet::create("gfw").unwrap();
+    net.drop_udp_input(9007).unwrap();
+    let filter = format!("udp and ({})", netns_filter(&net));
+    let lines = traced(
+        &trace_args(
+            "fentry",
+            &["ip_local_deliver", "nf_hook_slow"],
+            &filter,
+            true,
+        ),
+        || {
+            net.udp_send(false, 9007, 1).unwrap();
+        },
+    );
+    let trees = passes(&lines);
+    assert!(
+        trees.iter().any(|p| has_chain(
+            &p["tree"],
+            &["ip_local_deliver", "nf_hook_slow", "kfree_skb"]
+        )),
+        "{}",
+        outline(&lines)
+    );
+    let hook = trees
+        .iter()
+        .flat_map(|p| nodes(&p["tree"]))
+        .find(|n| name(n) == "nf_hook_slow" && n["dport"] == 9007)
+        .unwrap_or_else(|| panic!("{}", outline(&lines)));
+    assert_eq!(hook["nf_hook"], "LOCAL_IN");
+    let drop = trees
+        .iter()
+        .flat_map(|p| nodes(&p["tree"]))
+        .find(|n| name(n) == "kfree_skb" && n["dport"] == 9007)
+        .unwrap();
+    assert_eq!(drop["drop_reason"], "NETFILTER_DROP");
+}

@@ -13,3 +13,12 @@ fn router_forwards_and_nats() {
     net.dnat(virtual_dst).unwrap();
     assert_eq!(net.udp_through_router(virtual_dst, 9301, 2).unwrap(), 2);
 }
+
+#[test]
+fn firewall_rule_drops_the_port() {
+    require_root();
+    let net = tracer::netns::TestNet::create("topofw").unwrap();
+    net.drop_udp_input(9310).unwrap();
+    assert_eq!(net.udp_send(false, 9310, 1).unwrap(), 0);
+    assert_eq!(net.udp_send(false, 9311, 1).unwrap(), 1);
+}

@@ -19,6 +19,7 @@ use aya_ebpf::{
 use formats::abi::{EventKind, RawEvent, event_flag};
 
 use emit::{accept, fill_skb, fill_sock, new_event, output};
+use kernel::{offset, read};
 
 /// Marks "this function has no such argument".
 const NO_ARG: u32 = u32::MAX;
@@ -31,6 +32,9 @@ static SKB_ARG: u32 = NO_ARG;
 /// Position of a `struct sock *` argument, or NO_ARG.
 #[unsafe(no_mangle)]
 static SOCK_ARG: u32 = NO_ARG;
+/// Position of a `struct nf_hook_state *` argument, or NO_ARG.
+#[unsafe(no_mangle)]
+static NF_STATE_ARG: u32 = NO_ARG;
 /// Number of arguments: fexit finds the return value after them.
 #[unsafe(no_mangle)]
 static NR_ARGS: u32 = 0;
@@ -81,8 +85,13 @@ const MAX_TRAMPOLINE_SLOTS: usize = 13;
 /// (tcp_v4_connect around the SYN). Deciding that in the kernel would need a
 /// buffer of undecided frames and loops the verifier cannot afford.
 #[inline(always)]
-fn enter(skb: u64, sk: u64) {
+fn enter(skb: u64, sk: u64, nf_state: u64) {
     let mut ev = new_event(global(&PROBE_ID), EventKind::Entry);
+    if nf_state != 0 {
+        let hook: u8 = read(nf_state, offset(|o| &o.nf_state_hook)).unwrap_or(u8::MAX);
+        let pf: u8 = read(nf_state, offset(|o| &o.nf_state_pf)).unwrap_or(0);
+        ev.aux = u64::from(hook) | u64::from(pf) << 8;
+    }
     if skb != 0 {
         fill_skb(&mut ev, skb, 0, true, sk);
         if !accept(&mut ev, false) {
@@ -118,6 +127,7 @@ pub fn fn_entry(ctx: FEntryContext) -> u32 {
     enter(
         trampoline_arg(raw, global(&SKB_ARG)),
         trampoline_arg(raw, global(&SOCK_ARG)),
+        trampoline_arg(raw, global(&NF_STATE_ARG)),
     );
     0
 }
@@ -139,6 +149,7 @@ pub fn kp_entry(ctx: ProbeContext) -> u32 {
     enter(
         register_arg(raw, global(&SKB_ARG)),
         register_arg(raw, global(&SOCK_ARG)),
+        register_arg(raw, global(&NF_STATE_ARG)),
     );
     0
 }

@@ -213,6 +213,16 @@ impl TestNet {
         .map_err(|_| anyhow::anyhow!("udp sender panicked"))?
     }
 
+    /// Makes namespace `b` drop incoming UDP to `port` (nftables, input hook).
+    pub fn drop_udp_input(&self, port: u16) -> Result<()> {
+        nft(
+            &self.ns_b,
+            &format!(
+                "table inet pkttrace_filter {{\n  chain input {{\n    type filter hook input priority 0;\n    udp dport {port} drop\n  }}\n}}\n"
+            ),
+        )
+    }
+
     fn addr_of_b(&self, v6: bool) -> IpAddr {
         if v6 {
             IpAddr::V6(self.addr6_b)
@@ -364,25 +374,7 @@ impl RoutedNet {
             "table ip pkttrace_nat {{\n  chain prerouting {{\n    type nat hook prerouting priority -100;\n    ip daddr {virtual_dst} dnat to {}\n  }}\n}}\n",
             self.addr_b
         );
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns_r, "nft", "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .context("running nft (install nftables)")?;
-        child
-            .stdin
-            .take()
-            .expect("piped")
-            .write_all(rules.as_bytes())?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "nft failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+        nft(&self.ns_r, &rules)?;
         // `a` must send the virtual address towards `r`: its default route does.
         Ok(())
     }
@@ -394,6 +386,30 @@ impl Drop for RoutedNet {
             let _ = ip(&["netns", "del", ns]);
         }
     }
+}
+
+/// Loads an nftables ruleset into namespace `ns`.
+fn nft(ns: &str, rules: &str) -> Result<()> {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("running nft (install nftables)")?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(rules.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "nft failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 fn unspecified(v6: bool) -> IpAddr {

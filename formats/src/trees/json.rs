@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::describe::{Names, TcpFlagLetters, push_hex};
 use crate::json::{Scratch, event_json};
-use crate::meta::{TraceMeta, ValueKind};
+use crate::meta::TraceMeta;
 use crate::sink::Summary;
 use crate::stitch::{Journey, JourneyEnd, Node, NodeKind, Pass, StitchStats, TreeSink, Waiting};
 use crate::time::push_rfc3339;
@@ -322,7 +322,7 @@ impl JsonWriter<'_> {
                     .names
                     .probes
                     .get(node.event.probe_id)
-                    .is_some_and(|probe| probe.value == ValueKind::Return);
+                    .is_some_and(|probe| probe.value.has_return());
                 view.ret = node.ret().filter(|_| returns);
             }
             NodeKind::Point => view.kind = "point",

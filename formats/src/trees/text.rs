@@ -288,10 +288,7 @@ impl<'a> TreeWriter<'a> {
         }
         self.out.extend_from_slice(b"  ");
         // Below -MAX_ERRNO a return value is a kernel pointer (a new skb).
-        if probe.value == ValueKind::Return
-            && kind == EventKind::Exit
-            && (event.value as i64) < -4095
-        {
+        if probe.value.has_return() && kind == EventKind::Exit && (event.value as i64) < -4095 {
             self.out.extend_from_slice(b"ret 0x");
             push_hex(self.out, event.value);
             return;

@@ -8,6 +8,7 @@ use formats::meta::{ClockBase, ProbeDesc, ProbeKind, TraceMeta, ValueKind, trace
 pub const WALL_START_S: u64 = 1_714_537_872;
 pub const MONO_START_NS: u64 = 7_000_000_000;
 pub const FEXIT_PROBE: u32 = 1000;
+pub const NF_HOOK_PROBE: u32 = 1001;
 pub const SKB: u64 = 0xffff_8880_041a_2300;
 pub const DROP_LOCATION: u64 = 0xffff_ffff_8123_4567;
 
@@ -19,6 +20,13 @@ pub fn meta() -> TraceMeta {
         category: "ip".into(),
         kind: ProbeKind::Fexit,
         value: ValueKind::Return,
+    });
+    probes.push(ProbeDesc {
+        id: NF_HOOK_PROBE,
+        name: "nf_hook_slow".into(),
+        category: "netfilter".into(),
+        kind: ProbeKind::Fentry,
+        value: ValueKind::NfHook,
     });
     TraceMeta {
         kernel_release: "6.8.0-test".into(),

@@ -45,6 +45,8 @@ impl KernelBtf {
             qdisc_qlen: optional("Qdisc", "q.qlen")?,
             qdisc_dev_queue: optional("Qdisc", "dev_queue")?,
             netdev_queue_dev: optional("netdev_queue", "dev")?,
+            nf_state_hook: optional("nf_hook_state", "hook")?,
+            nf_state_pf: optional("nf_hook_state", "pf")?,
         })
     }
 }

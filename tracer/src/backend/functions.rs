@@ -53,6 +53,8 @@ pub struct Target {
     pub probe_id: u32,
     pub skb_arg: Option<usize>,
     pub sock_arg: Option<usize>,
+    /// A `struct nf_hook_state *` argument: its hook point is recorded.
+    pub nf_state_arg: Option<usize>,
     pub nr_args: usize,
     /// Why it is probed: a profile name, `--func`, `--func-file`, `--all-skb-funcs`.
     pub origin: String,
@@ -218,9 +220,13 @@ pub fn resolve(
             }
         };
         let skb_arg = params.iter().position(|p| p.is_skb);
-        let sock_arg = params
-            .iter()
-            .position(|p| normalized(&p.type_name) == "struct sock *");
+        let position_of = |c_type: &str| {
+            params
+                .iter()
+                .position(|p| normalized(&p.type_name) == c_type)
+        };
+        let sock_arg = position_of("struct sock *");
+        let nf_state_arg = position_of("struct nf_hook_state *");
         let limit = match backend {
             Backend::Kprobe => KPROBE_REGISTER_ARGS,
             _ => TRAMPOLINE_MAX_ARGS,
@@ -240,6 +246,7 @@ pub fn resolve(
             probe_id: id,
             skb_arg: reachable(skb_arg),
             sock_arg: reachable(sock_arg),
+            nf_state_arg: reachable(nf_state_arg),
             nr_args: params.len(),
             origin,
         });
@@ -271,7 +278,11 @@ pub fn probe_descs(targets: &[Target], backend: Backend) -> Vec<ProbeDesc> {
             name: t.name.clone(),
             category: t.origin.clone(),
             kind,
-            value: ValueKind::Return,
+            value: if t.nf_state_arg.is_some() {
+                ValueKind::NfHook
+            } else {
+                ValueKind::Return
+            },
         })
         .collect()
 }
@@ -372,6 +383,7 @@ fn load_one<O: aya::Pod, C: aya::Pod>(
     let probe = U32Global(target.probe_id);
     let skb = arg_global(target.skb_arg);
     let sock = arg_global(target.sock_arg);
+    let nf_state = arg_global(target.nf_state_arg);
     let nr_args = U32Global(target.nr_args as u32);
     let mut ebpf = loader
         .override_global("OFFSETS", offsets, true)
@@ -379,6 +391,7 @@ fn load_one<O: aya::Pod, C: aya::Pod>(
         .override_global("PROBE_ID", &probe, true)
         .override_global("SKB_ARG", &skb, true)
         .override_global("SOCK_ARG", &sock, true)
+        .override_global("NF_STATE_ARG", &nf_state, true)
         .override_global("NR_ARGS", &nr_args, true)
         .map_max_entries("EVENTS", ring_bytes)
         .load(FN_OBJECT)
@@ -428,6 +441,7 @@ mod tests {
             "tcp_v4_connect",
             "tcp_set_state",
             "net_rx_action",
+            "nf_hook_slow",
         ];
         let (targets, skipped) =
             resolve(&selection(&funcs), &kernel, &facts, Backend::Kprobe).unwrap();
@@ -438,6 +452,7 @@ mod tests {
         assert_eq!(by_name("tcp_v4_do_rcv").skb_arg, Some(1));
         assert_eq!(by_name("tcp_v4_do_rcv").sock_arg, Some(0));
         assert_eq!(by_name("tcp_v4_connect").skb_arg, None);
+        assert_eq!(by_name("nf_hook_slow").nf_state_arg, Some(1));
 
         let offsets = OffsetsGlobal(kernel.kernel_offsets().unwrap());
         let pins = PinDir::create().unwrap();

@@ -85,6 +85,9 @@ pub const PROFILES: &[Profile] = &[
             "__tcp_push_pending_frames",
             "tcp_write_xmit",
             "__tcp_transmit_skb",
+            // TCP keeps the original and sends a clone: the clone's exit
+            // links the two skbs into one journey.
+            "skb_clone",
             "tcp_send_ack",
             "__tcp_send_ack",
             "tcp_v4_send_check",
