@@ -34,3 +34,22 @@ pub trait Sink {
         Ok(())
     }
 }
+
+/// A boxed sink is a sink: lets adapters wrap a printer chosen at run time.
+impl<S: Sink + ?Sized> Sink for Box<S> {
+    fn begin(&mut self, meta: &TraceMeta) -> io::Result<()> {
+        (**self).begin(meta)
+    }
+    fn event(&mut self, event: &RawEvent) -> io::Result<()> {
+        (**self).event(event)
+    }
+    fn lost(&mut self, cpu: u32, total_lost_on_cpu: u64) -> io::Result<()> {
+        (**self).lost(cpu, total_lost_on_cpu)
+    }
+    fn finish(&mut self, summary: &Summary) -> io::Result<()> {
+        (**self).finish(summary)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (**self).flush()
+    }
+}

@@ -304,10 +304,11 @@ fn firewall_drop_shows_hook_and_reason() {
         "{}",
         outline(&lines)
     );
+    // The hook call that dropped it: the one with the kfree_skb inside.
     let hook = trees
         .iter()
         .flat_map(|p| nodes(&p["tree"]))
-        .find(|n| name(n) == "nf_hook_slow" && n["dport"] == 9007)
+        .find(|n| name(n) == "nf_hook_slow" && has_chain(n, &["nf_hook_slow", "kfree_skb"]))
         .unwrap_or_else(|| panic!("{}", outline(&lines)));
     assert_eq!(hook["nf_hook"], "LOCAL_IN");
     let drop = trees

@@ -54,7 +54,7 @@ fn tcp_v4_handshake_and_data_are_traced_with_their_5_tuple() {
     require_root();
     let net = TestNet::create("tcp").unwrap();
     let filter = netns_filter(&net);
-    let events = trace_while(&["-o", "json", &filter], || {
+    let events = trace_while(&["--backend", "tracepoint", "-o", "json", &filter], || {
         net.tcp_echo(false, 8080, &[b"hello", b"world"]).unwrap();
     });
     let syn = events.iter().find(|e| {
@@ -115,7 +115,7 @@ fn udp_over_ipv6_is_parsed() {
     require_root();
     let net = TestNet::create("udp6").unwrap();
     let filter = format!("udp and ({})", netns_filter(&net));
-    let events = trace_while(&["-o", "json", &filter], || {
+    let events = trace_while(&["--backend", "tracepoint", "-o", "json", &filter], || {
         assert_eq!(net.udp_send(true, 9000, 3).unwrap(), 3);
     });
     let received: Vec<&Value> = events
@@ -143,7 +143,16 @@ fn non_matching_traffic_is_filtered_in_the_kernel() {
     require_root();
     let net = TestNet::create("filt").unwrap();
     let ns_filter = netns_filter(&net);
-    let tracer = Tracer::start(&["-o", "json", "--proto", "udp", &ns_filter]).unwrap();
+    let tracer = Tracer::start(&[
+        "--backend",
+        "tracepoint",
+        "-o",
+        "json",
+        "--proto",
+        "udp",
+        &ns_filter,
+    ])
+    .unwrap();
     net.tcp_echo(false, 8081, &[b"not for you"]).unwrap();
     assert_eq!(net.udp_send(false, 9002, 2).unwrap(), 2);
     std::thread::sleep(SETTLE);
@@ -174,7 +183,7 @@ fn follow_skb_keeps_a_packet_after_its_first_match() {
     let on_a = format!("ifname {}", net.veth_a);
 
     // Without --follow-skb only events on veth_a pass.
-    let plain = trace_while(&["-o", "json", &on_a], || {
+    let plain = trace_while(&["--backend", "tracepoint", "-o", "json", &on_a], || {
         net.udp_send(false, 9003, 2).unwrap();
     });
     assert!(plain.iter().any(|e| is(e, "ifname", &net.veth_a)));
@@ -185,9 +194,19 @@ fn follow_skb_keeps_a_packet_after_its_first_match() {
     );
 
     // With it, the same skb is followed across the veth into namespace b.
-    let followed = trace_while(&["-o", "json", "--follow-skb", &on_a], || {
-        net.udp_send(false, 9003, 2).unwrap();
-    });
+    let followed = trace_while(
+        &[
+            "--backend",
+            "tracepoint",
+            "-o",
+            "json",
+            "--follow-skb",
+            &on_a,
+        ],
+        || {
+            net.udp_send(false, 9003, 2).unwrap();
+        },
+    );
     let first_match = followed
         .iter()
         .find(|e| is(e, "probe", "net_dev_queue") && is(e, "proto", "udp"))
@@ -209,7 +228,7 @@ fn dropped_packet_shows_its_drop_reason() {
     require_root();
     let net = TestNet::create("drop").unwrap();
     let filter = format!("udp and ({})", netns_filter(&net));
-    let events = trace_while(&["-o", "json", &filter], || {
+    let events = trace_while(&["--backend", "tracepoint", "-o", "json", &filter], || {
         net.udp_to_closed_port(9004).unwrap();
     });
     let drop = events
@@ -229,7 +248,8 @@ fn record_then_report_round_trips_real_events() {
     let file = dir.join("trace.pkt");
     let file_arg = file.to_str().unwrap();
     let filter = netns_filter(&net);
-    let tracer = Tracer::start(&["record", "-o", file_arg, &filter]).unwrap();
+    let tracer =
+        Tracer::start(&["record", "--backend", "tracepoint", "-o", file_arg, &filter]).unwrap();
     net.udp_send(false, 9005, 4).unwrap();
     std::thread::sleep(SETTLE);
     let out = tracer.stop().unwrap();
@@ -266,7 +286,8 @@ fn record_then_report_round_trips_real_events() {
 fn kill_9_leaves_no_program_or_link_behind() {
     require_root();
     let net = TestNet::create("kill").unwrap();
-    let tracer = Tracer::start(&["-o", "json", &netns_filter(&net)]).unwrap();
+    let tracer =
+        Tracer::start(&["--backend", "tracepoint", "-o", "json", &netns_filter(&net)]).unwrap();
     let (progs, links) = bpf_ids_held_by(tracer.pid());
     assert!(progs.len() >= 5, "pkttrace holds its programs: {progs:?}");
     assert!(!links.is_empty(), "pkttrace holds its links");
@@ -296,7 +317,16 @@ fn a_full_ring_buffer_loses_events_loudly_not_silently() {
     require_root();
     let net = TestNet::create("lost").unwrap();
     // One page of ring: a burst of datagrams overruns it before the reader wakes.
-    let tracer = Tracer::start(&["-o", "json", "--ring-kib", "4", &netns_filter(&net)]).unwrap();
+    let tracer = Tracer::start(&[
+        "--backend",
+        "tracepoint",
+        "-o",
+        "json",
+        "--ring-kib",
+        "4",
+        &netns_filter(&net),
+    ])
+    .unwrap();
     for _ in 0..5 {
         net.udp_send(false, 9006, 200).unwrap();
     }

@@ -9,6 +9,7 @@ use formats::sink::Sink;
 use formats::stitch::{Grouping, StitchOptions, StitchSink};
 use formats::text::TextPrinter;
 use formats::trees::classic::ClassicPrinter;
+use formats::trees::flat::FlatTrees;
 use formats::trees::json::TreeJsonPrinter;
 use formats::trees::text::TreeTextPrinter;
 
@@ -48,12 +49,26 @@ pub fn stdout_sink(args: &OutputArgs, frames: bool, journeys_by_default: bool) -
         },
         ..StitchOptions::default()
     };
+    // With function probes even flat output goes through the stitcher, which
+    // drops frames the kernel emitted only tentatively; pass by pass, so the
+    // lines stay in time order.
+    let flat = |sink: Box<dyn Sink>| -> Box<dyn Sink> {
+        if frames {
+            let passes = StitchOptions {
+                grouping: Grouping::Passes,
+                ..options
+            };
+            Box::new(StitchSink::new(FlatTrees::new(sink), passes))
+        } else {
+            sink
+        }
+    };
     match format {
-        OutputFormat::Text => Box::new(TextPrinter::new(out).with_color(color())),
+        OutputFormat::Text => flat(Box::new(TextPrinter::new(out).with_color(color()))),
         OutputFormat::Json if args.trees => {
             Box::new(StitchSink::new(TreeJsonPrinter::new(out), options))
         }
-        OutputFormat::Json => Box::new(JsonPrinter::new(out)),
+        OutputFormat::Json => flat(Box::new(JsonPrinter::new(out))),
         OutputFormat::Tree => Box::new(StitchSink::new(
             TreeTextPrinter::new(out).with_color(color()),
             options,

@@ -4,8 +4,10 @@
 //! * [`classic`]: the numbered, indented log of the 2005 NJIT study of the
 //!   Linux TCP/IP stack (`-o classic`).
 //! * [`json`]: one JSON object per pass or journey, with nested children.
+//! * [`flat`]: the events of kept trees, back to a flat printer.
 
 pub mod classic;
+pub mod flat;
 pub mod json;
 pub mod text;
 
