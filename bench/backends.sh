@@ -72,6 +72,22 @@ b, f, k = map(float, sys.argv[1:])
 print(f"median Mbit/s: untraced {b:.1f}, fentry {f:.1f} ({f/b:.3f}), kprobe {k:.1f} ({k/b:.3f}); fentry/kprobe {f/k:.2f}x")
 PY
 
+echo "== stitcher on a recorded fentry trace (TCP stream, default profiles)"
+REC=$(mktemp)
+"$PKTTRACE" record --backend fentry -o "$REC" >/dev/null 2>"$LOG" &
+TRACER_PID=$!
+for _ in $(seq 6000); do grep -q recording "$LOG" && break; sleep 0.1; done
+ip netns exec "$A" iperf3 -c "$ADDR_B" -t "$SECS" >/dev/null
+stop_tracer
+events=$(grep -o 'recorded [0-9]* events' "$LOG" | grep -o '[0-9]*')
+for format in text tree json; do
+  start=$(date +%s.%N)
+  "$PKTTRACE" report "$REC" -o "$format" >/dev/null
+  end=$(date +%s.%N)
+  python3 -c "print('report -o $format: $events events in %.2f s = %.0f events/s' % ($end - $start, $events / ($end - $start)))"
+done
+rm -f "$REC"
+
 echo "== attach time: --all-skb-funcs"
 "$PKTTRACE" --all-skb-funcs --dry-run | grep -E '^functions'
 for backend in fentry kprobe; do

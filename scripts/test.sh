@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# Every test runner's output also goes here, to add up at the end.
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
 
 echo "== format and lints" >&2
 cargo fmt --all -- --check
@@ -13,5 +16,10 @@ echo "== build" >&2
 cargo build -p tracer
 
 echo "== unit and live tests (host kernel: $(uname -r))" >&2
-PKTTRACE_BIN="$PWD/target/debug/pkttrace" cargo test --workspace --exclude tracer-ebpf
-tests/qemu/ci.sh
+PKTTRACE_BIN="$PWD/target/debug/pkttrace" cargo test --workspace --exclude tracer-ebpf 2>&1 | tee -a "$LOG"
+tests/qemu/ci.sh 2>&1 | tee -a "$LOG"
+
+# One line for the whole suite: host and guest runs added up (the guest
+# tests show as ignored on the host and as passed in the guest).
+awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "suite: %d passed, %d failed\n", p, f }' "$LOG"
