@@ -94,3 +94,32 @@ pub fn require_privileges() -> Result<()> {
     }
     Ok(())
 }
+
+/// Raises the open-file limit as far as allowed: every probed function holds
+/// about ten descriptors (programs, links, maps, BTF), so the usual soft
+/// limit of 1024 stops `--all-skb-funcs` after some 90 functions.
+pub fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid pointer to an rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    // Root may raise the hard limit too, up to the kernel's nr_open.
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<libc::rlim_t>().ok())
+        .unwrap_or(limit.rlim_max);
+    for max in [nr_open.max(limit.rlim_max), limit.rlim_max] {
+        let wanted = libc::rlimit {
+            rlim_cur: max,
+            rlim_max: max,
+        };
+        // SAFETY: valid pointer to an rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } == 0 {
+            return;
+        }
+    }
+}

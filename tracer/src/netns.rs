@@ -44,16 +44,24 @@ fn ip(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// A namespace id (`tag-pid-seq`, the pid lets leftovers of killed runs be
+/// found) and a short tag for interface names, which are limited to 15 bytes.
+/// Clears leftovers first.
+fn unique_names(tag: &str) -> (String, String) {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    remove_stale_namespaces();
+    let pid = std::process::id();
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    (
+        format!("{tag}-{pid}-{seq}"),
+        format!("{}{}", pid % 100_000, seq % 100),
+    )
+}
+
 impl TestNet {
     /// Creates the pair; `tag` (a few letters) keeps concurrent users apart.
     pub fn create(tag: &str) -> Result<TestNet> {
-        static SEQ: AtomicU32 = AtomicU32::new(0);
-        remove_stale_namespaces();
-        let pid = std::process::id();
-        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{tag}-{pid}-{seq}");
-        // Interface names are limited to 15 bytes.
-        let short = format!("{}{}", pid % 100_000, seq % 100);
+        let (id, short) = unique_names(tag);
         let net = TestNet {
             ns_a: format!("{NS_PREFIX}{id}-a"),
             ns_b: format!("{NS_PREFIX}{id}-b"),
@@ -174,30 +182,7 @@ impl TestNet {
     /// UDP: `count` datagrams from `a` to a receiver in `b`; returns how many arrived.
     pub fn udp_send(&self, v6: bool, port: u16, count: usize) -> Result<usize> {
         let dst = SocketAddr::new(self.addr_of_b(v6), port);
-        let receiver = Self::run_in(&self.ns_b, move || {
-            UdpSocket::bind(dst).context("bind udp receiver")
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("udp setup panicked"))??;
-        receiver.set_read_timeout(Some(IO_TIMEOUT))?;
-        Self::run_in(&self.ns_a, move || {
-            let sock = UdpSocket::bind(SocketAddr::new(unspecified(v6), 0))?;
-            for i in 0..count {
-                sock.send_to(format!("pkttrace datagram {i}").as_bytes(), dst)?;
-            }
-            Ok(())
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("udp sender panicked"))??;
-        let mut buf = [0u8; 2048];
-        let mut received = 0;
-        while received < count {
-            match receiver.recv_from(&mut buf) {
-                Ok(_) => received += 1,
-                Err(_) => break,
-            }
-        }
-        Ok(received)
+        udp_exchange(&self.ns_a, &self.ns_b, dst, dst, count)
     }
 
     /// One UDP datagram from `a` to a port in `b` nobody listens on: the
@@ -249,19 +234,14 @@ pub struct RoutedNet {
 
 impl RoutedNet {
     pub fn create(tag: &str) -> Result<RoutedNet> {
-        static SEQ: AtomicU32 = AtomicU32::new(0);
-        remove_stale_namespaces();
-        let pid = std::process::id();
-        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{tag}-{pid}-r{seq}");
-        let short = format!("{}{}", pid % 10_000, seq % 10);
+        let (id, short) = unique_names(tag);
         let net = RoutedNet {
             ns_a: format!("{NS_PREFIX}{id}-a"),
             ns_r: format!("{NS_PREFIX}{id}-r"),
             ns_b: format!("{NS_PREFIX}{id}-b"),
             veth_a: format!("pr{short}a"),
-            veth_ra: format!("pr{short}ra"),
-            veth_rb: format!("pr{short}rb"),
+            veth_ra: format!("pr{short}c"),
+            veth_rb: format!("pr{short}d"),
             veth_b: format!("pr{short}b"),
             addr_a: Ipv4Addr::new(10, 199, 1, 2),
             addr_b: Ipv4Addr::new(10, 199, 2, 2),
@@ -346,26 +326,8 @@ impl RoutedNet {
     /// returns how many a receiver in `b` got.
     pub fn udp_through_router(&self, dst: Ipv4Addr, port: u16, count: usize) -> Result<usize> {
         let bind = SocketAddr::new(IpAddr::V4(self.addr_b), port);
-        let receiver = TestNet::run_in(&self.ns_b, move || UdpSocket::bind(bind).context("bind"))
-            .join()
-            .map_err(|_| anyhow::anyhow!("udp setup panicked"))??;
-        receiver.set_read_timeout(Some(IO_TIMEOUT))?;
         let to = SocketAddr::new(IpAddr::V4(dst), port);
-        TestNet::run_in(&self.ns_a, move || {
-            let sock = UdpSocket::bind(SocketAddr::new(unspecified(false), 0))?;
-            for i in 0..count {
-                sock.send_to(format!("routed {i}").as_bytes(), to)?;
-            }
-            Ok(())
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("udp sender panicked"))??;
-        let mut buf = [0u8; 2048];
-        let mut received = 0;
-        while received < count && receiver.recv_from(&mut buf).is_ok() {
-            received += 1;
-        }
-        Ok(received)
+        udp_exchange(&self.ns_a, &self.ns_b, bind, to, count)
     }
 
     /// Makes `r` rewrite the destination `virtual_dst` to `addr_b` (DNAT, nftables).
@@ -386,6 +348,38 @@ impl Drop for RoutedNet {
             let _ = ip(&["netns", "del", ns]);
         }
     }
+}
+
+/// `count` datagrams sent from namespace `from` to `to`, received by a socket
+/// bound to `bind` in namespace `at`; returns how many arrived.
+fn udp_exchange(
+    from: &str,
+    at: &str,
+    bind: SocketAddr,
+    to: SocketAddr,
+    count: usize,
+) -> Result<usize> {
+    let receiver = TestNet::run_in(at, move || {
+        UdpSocket::bind(bind).context("bind udp receiver")
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("udp setup panicked"))??;
+    receiver.set_read_timeout(Some(IO_TIMEOUT))?;
+    TestNet::run_in(from, move || {
+        let sock = UdpSocket::bind(SocketAddr::new(unspecified(to.is_ipv6()), 0))?;
+        for i in 0..count {
+            sock.send_to(format!("pkttrace datagram {i}").as_bytes(), to)?;
+        }
+        Ok(())
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("udp sender panicked"))??;
+    let mut buf = [0u8; 2048];
+    let mut received = 0;
+    while received < count && receiver.recv_from(&mut buf).is_ok() {
+        received += 1;
+    }
+    Ok(received)
 }
 
 /// Loads an nftables ruleset into namespace `ns`.

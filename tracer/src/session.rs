@@ -238,6 +238,9 @@ impl Session {
     pub fn from_plan(plan: Plan, tracepoints: &[String], status: &Status) -> Result<Session> {
         status.info(format!("backend: {}", plan.backend_reason));
         let with_functions = !plan.functions.is_empty();
+        if with_functions {
+            host::raise_open_file_limit();
+        }
         // Function-probe objects find the shared maps through pins that exist
         // only while loading.
         let pins = if with_functions {
