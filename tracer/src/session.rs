@@ -276,15 +276,15 @@ impl Session {
         let function_probes = match &pins {
             Some(pins) => {
                 let started = Instant::now();
-                let probes = functions::attach(
-                    plan.functions,
-                    plan.backend,
-                    &plan.info.btf,
-                    &offsets,
-                    &config,
-                    plan.ring_bytes,
+                let spec = functions::ObjectSpec {
+                    backend: plan.backend,
+                    btf: &plan.info.btf,
+                    offsets: &offsets,
+                    config: &config,
+                    ring_bytes: plan.ring_bytes,
                     pins,
-                );
+                };
+                let probes = functions::attach(plan.functions, &spec);
                 for (name, why) in &probes.failed {
                     status.warn(format!("function {name} not probed: {why}"));
                 }

@@ -305,20 +305,32 @@ fn arg_global(arg: Option<usize>) -> U32Global {
     U32Global(arg.map_or(NO_ARG, |a| a as u32))
 }
 
+/// What every copy of the function-probe object is loaded with.
+pub struct ObjectSpec<'a, O, C> {
+    pub backend: Backend,
+    pub btf: &'a Btf,
+    /// The `OFFSETS` and `CONFIG` globals, as the tracepoint object has them.
+    pub offsets: &'a O,
+    pub config: &'a C,
+    pub ring_bytes: u32,
+    /// Where the shared maps are pinned while loading.
+    pub pins: &'a PinDir,
+}
+
+impl<O, C> Clone for ObjectSpec<'_, O, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<O, C> Copy for ObjectSpec<'_, O, C> {}
+
 /// Loads and attaches one object per target; a target that fails is reported
 /// by name and reason and the rest go on.
-pub fn attach<O: aya::Pod, C: aya::Pod>(
-    targets: Vec<Target>,
-    backend: Backend,
-    btf: &Btf,
-    offsets: &O,
-    config: &C,
-    ring_bytes: u32,
-    pins: &PinDir,
-) -> Attached {
+pub fn attach<O: aya::Pod, C: aya::Pod>(targets: Vec<Target>, spec: &ObjectSpec<O, C>) -> Attached {
     let mut out = Attached::default();
     for target in targets {
-        match attach_one(&target, backend, btf, offsets, config, ring_bytes, pins) {
+        match attach_one(&target, spec) {
             Ok(ebpf) => {
                 out._objects.push(ebpf);
                 out.attached.push(target);
@@ -331,16 +343,11 @@ pub fn attach<O: aya::Pod, C: aya::Pod>(
 
 fn attach_one<O: aya::Pod, C: aya::Pod>(
     target: &Target,
-    backend: Backend,
-    btf: &Btf,
-    offsets: &O,
-    config: &C,
-    ring_bytes: u32,
-    pins: &PinDir,
+    spec: &ObjectSpec<O, C>,
 ) -> Result<Ebpf, String> {
-    let mut ebpf = load_one(target, backend, btf, offsets, config, ring_bytes, pins)?;
-    let (entry, exit) = program_names(backend)?;
-    match backend {
+    let mut ebpf = load_one(target, spec)?;
+    let (entry, exit) = program_names(spec.backend)?;
+    match spec.backend {
         Backend::Fentry => {
             let prog: &mut FEntry = program(&mut ebpf, entry)?;
             prog.attach().map_err(|e| describe(&e))?;
@@ -369,13 +376,16 @@ fn program_names(backend: Backend) -> Result<(&'static str, &'static str), Strin
 /// and exit programs (through the verifier), without attaching them.
 fn load_one<O: aya::Pod, C: aya::Pod>(
     target: &Target,
-    backend: Backend,
-    btf: &Btf,
-    offsets: &O,
-    config: &C,
-    ring_bytes: u32,
-    pins: &PinDir,
+    spec: &ObjectSpec<O, C>,
 ) -> Result<Ebpf, String> {
+    let ObjectSpec {
+        backend,
+        btf,
+        offsets,
+        config,
+        ring_bytes,
+        pins,
+    } = *spec;
     let mut loader = EbpfLoader::new();
     for map in SHARED_MAPS {
         loader.map_pin_path(map, pins.path_of(map));
@@ -470,17 +480,16 @@ mod tests {
         ];
         for config in configs {
             let config = ConfigGlobal(config);
+            let spec = ObjectSpec {
+                backend: Backend::Kprobe,
+                btf: &btf,
+                offsets: &offsets,
+                config: &config,
+                ring_bytes: 64 * 1024,
+                pins: &pins,
+            };
             for target in &targets {
-                load_one(
-                    target,
-                    Backend::Kprobe,
-                    &btf,
-                    &offsets,
-                    &config,
-                    64 * 1024,
-                    &pins,
-                )
-                .unwrap_or_else(|e| panic!("{}: {e}", target.name));
+                load_one(target, &spec).unwrap_or_else(|e| panic!("{}: {e}", target.name));
             }
         }
     }
