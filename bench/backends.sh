@@ -14,24 +14,9 @@ cd "$(dirname "$0")/.."
 PKTTRACE=${PKTTRACE:-target/release/pkttrace}
 SECS=${SECS:-10}
 ROUNDS=${ROUNDS:-2}
-A=pkttrace-bb-$$-a
-B=pkttrace-bb-$$-b
-ADDR_B=10.199.8.2
-
-cleanup() {
-  [ -n "${TRACER_PID:-}" ] && kill "$TRACER_PID" 2>/dev/null || true
-  ip netns pids "$B" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  ip netns del "$A" 2>/dev/null || true
-  ip netns del "$B" 2>/dev/null || true
-}
-trap cleanup EXIT
-ip netns add "$A"; ip netns add "$B"
-ip link add bba netns "$A" type veth peer name bbb netns "$B"
-ip -n "$A" addr add 10.199.8.1/24 dev bba; ip -n "$A" link set bba up; ip -n "$A" link set lo up
-ip -n "$B" addr add "$ADDR_B/24" dev bbb; ip -n "$B" link set bbb up; ip -n "$B" link set lo up
-ip netns exec "$B" iperf3 -s -D >/dev/null
-sleep 1
-
+NET=8
+# shellcheck source=bench/netpair.sh
+. "$(dirname "$0")/netpair.sh"
 LOG=$(mktemp)
 start_tracer() {
   "$PKTTRACE" "$@" -o tree >/dev/null 2>"$LOG" &
@@ -47,7 +32,6 @@ mbps() {
   ip netns exec "$A" iperf3 -c "$ADDR_B" -t "$SECS" -J |
     python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]; print("%.1f" % (e["sum_received"]["bits_per_second"]/1e6))'
 }
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 echo "== backends: TCP over veth, ${SECS}s x ${ROUNDS} rounds, kernel $(uname -r)"
 declare -a base=() fent=() kp=()

@@ -12,24 +12,10 @@ cd "$(dirname "$0")/.."
 PKTTRACE=${PKTTRACE:-target/release/pkttrace}
 SECS=${SECS:-5}
 ROUNDS=${ROUNDS:-3}
-A=pkttrace-bench-$$-a
-B=pkttrace-bench-$$-b
-ADDR_B=10.199.9.2
-
 [ -x "$PKTTRACE" ] || cargo build --release -p tracer >&2
-cleanup() {
-  [ -n "${TRACER_PID:-}" ] && kill "$TRACER_PID" 2>/dev/null || true
-  ip netns pids "$B" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  ip netns del "$A" 2>/dev/null || true
-  ip netns del "$B" 2>/dev/null || true
-}
-trap cleanup EXIT
-
-ip netns add "$A"; ip netns add "$B"
-ip link add bencha netns "$A" type veth peer name benchb netns "$B"
-ip -n "$A" addr add 10.199.9.1/24 dev bencha; ip -n "$A" link set bencha up; ip -n "$A" link set lo up
-ip -n "$B" addr add "$ADDR_B/24" dev benchb; ip -n "$B" link set benchb up; ip -n "$B" link set lo up
-ip netns exec "$B" iperf3 -s -D >/dev/null
+NET=9
+# shellcheck source=bench/netpair.sh
+. "$(dirname "$0")/netpair.sh"
 
 # Starts a tracer in the background and waits until it has attached.
 start_tracer() {
@@ -61,7 +47,6 @@ tracepoint:skb:consume_skb { printf("%llu %d %s %d %llx\n", nsecs, cpu, comm, pi
 tracepoint:qdisc:qdisc_dequeue { printf("%llu %d %s %d %llx\n", nsecs, cpu, comm, pid, args->skbaddr); }
 '
 
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 echo "== overhead: TCP over veth, ${SECS}s x ${ROUNDS} rounds (kernel $(uname -r))"
 LOG=$(mktemp)
