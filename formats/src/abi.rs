@@ -5,7 +5,7 @@
 //! record files carry it and refuse to mix versions.
 
 /// Bumped whenever a layout below changes.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 pub const IFNAMSIZ: usize = 16;
 pub const TASK_COMM_LEN: usize = 16;
@@ -97,6 +97,14 @@ pub mod probe_id {
     /// another (RX on a veth peer running inside a TX on the same CPU).
     pub const SOFTIRQ_ENTRY: u32 = 14;
     pub const SOFTIRQ_EXIT: u32 = 15;
+    /// sch_tdma's own tracepoints (raw tracepoints of the `sch_tdma`
+    /// module, attached whenever it is loaded); fields in [`super::tdma`].
+    pub const TDMA_ENQUEUE: u32 = 16;
+    pub const TDMA_DEQUEUE: u32 = 17;
+    pub const TDMA_DROP: u32 = 18;
+    pub const TDMA_WINDOW_OPEN: u32 = 19;
+    pub const TDMA_WINDOW_CLOSE: u32 = 20;
+    pub const TDMA_CHANGE: u32 = 21;
     pub const FIRST_DYNAMIC_PROBE_ID: u32 = 1000;
 }
 
@@ -157,7 +165,10 @@ pub struct RawEvent {
     pub comm: [u8; TASK_COMM_LEN],
     pub ifname: [u8; IFNAMSIZ],
     pub pkt: PacketSummary,
-    pub _reserved: u32,
+    /// Probe-specific third value (sch_tdma: window index).
+    pub extra: u32,
+    /// Probe-specific further values (sch_tdma events, see [`tdma`]).
+    pub args: [u64; 3],
 }
 
 impl RawEvent {
@@ -197,7 +208,8 @@ impl RawEvent {
                 icmp_code: 0,
                 _pad: 0,
             },
-            _reserved: 0,
+            extra: 0,
+            args: [0; 3],
         }
     }
 
@@ -396,6 +408,29 @@ impl TraceConfig {
     }
 }
 
+/// Where sch_tdma's tracepoint arguments land in a [`RawEvent`] (the BPF
+/// side writes them, [`crate::tdma`] reads them back). Times named `*_ns`
+/// without "clock" are durations; `start`/`end`/`now` are times on the
+/// qdisc's schedule clock (CLOCK_TAI by default), not `ts_ns`'s monotonic one.
+///
+/// | probe          | `value`       | `aux`        | `extra`  | `args`                          |
+/// |----------------|---------------|--------------|----------|---------------------------------|
+/// | enqueue        | qlen          | backlog B    | —        | —                               |
+/// | dequeue        | waited ns     | left ns (i64)| window   | frame (i64), qlen, —            |
+/// | drop           | reason        | qlen         | —        | —                               |
+/// | window_open    | frame (i64)   | start        | window   | end, now, qlen                  |
+/// | window_close   | frame (i64)   | end          | window   | now, packets, bytes             |
+/// | change         | new frame ns  | old frame ns | new << 16 \| old windows | effective, now, — |
+///
+/// Events of window and change have no skb; the qdisc's device fills
+/// `ifindex`/`ifname`/`netns` of all of them.
+pub mod tdma {
+    /// `enum tdma_drop_reason` of `tdma_uapi.h`.
+    pub const DROP_LIMIT: u64 = 1;
+    pub const DROP_TOO_BIG: u64 = 2;
+    pub const DROP_PURGE: u64 = 3;
+}
+
 /// Index of the per-CPU counters in the `COUNTERS` map.
 pub mod counter {
     /// Events lost because the ring buffer was full.
@@ -424,7 +459,7 @@ mod tests {
 
     #[test]
     fn raw_event_layout() {
-        assert_eq!(size_of::<RawEvent>(), 160);
+        assert_eq!(size_of::<RawEvent>(), 184);
         assert_eq!(align_of::<RawEvent>(), 8);
         assert_eq!(offset_of!(RawEvent, probe_id), 32);
         assert_eq!(offset_of!(RawEvent, stack_id), 56);

@@ -18,6 +18,7 @@ use crate::describe::{
 };
 use crate::meta::{TraceMeta, ValueKind, nf_hook_name, tcp_state_name};
 use crate::sink::{Sink, Summary};
+use crate::tdma::TdmaEvent;
 use crate::time::push_rfc3339;
 
 /// Prints events as JSON lines. Each line reaches the writer in one
@@ -148,6 +149,9 @@ pub(crate) struct EventJson<'a> {
     qdisc_handle: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     qdisc_parent: Option<&'a str>,
+    /// sch_tdma's own events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tdma: Option<TdmaEvent>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     followed: bool,
 }
@@ -279,6 +283,7 @@ pub(crate) fn event_json<'a>(
                 view.ret = Some(event.value as i64);
             }
         }
+        Some(ValueKind::Tdma) => view.tdma = TdmaEvent::decode(event),
         Some(ValueKind::NfHook) => {
             if kind == Some(EventKind::Entry) {
                 let (hook, pf) = (event.aux as u8, (event.aux >> 8) as u8);

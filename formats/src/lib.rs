@@ -20,6 +20,8 @@ pub mod sink;
 #[cfg(feature = "std")]
 pub mod stitch;
 #[cfg(feature = "std")]
+pub mod tdma;
+#[cfg(feature = "std")]
 pub mod text;
 #[cfg(feature = "std")]
 pub mod time;

@@ -93,6 +93,8 @@ pub enum ValueKind {
     /// A function taking a `struct nf_hook_state *` (`nf_hook_slow`): at
     /// entry `aux` is `hook | pf << 8`; at exit `value` is the return value.
     NfHook,
+    /// One of sch_tdma's tracepoints: decoded by [`crate::tdma::TdmaEvent`].
+    Tdma,
 }
 
 /// One attachable probe.
@@ -166,7 +168,28 @@ pub fn tracepoint_probes() -> Vec<ProbeDesc> {
         kind: ProbeKind::Tracepoint,
         value,
     })
+    .chain(tdma_probes())
     .collect()
+}
+
+/// sch_tdma's tracepoints, reached as raw tracepoints of its module.
+fn tdma_probes() -> impl Iterator<Item = ProbeDesc> {
+    [
+        (probe_id::TDMA_ENQUEUE, "tdma_enqueue"),
+        (probe_id::TDMA_DEQUEUE, "tdma_dequeue"),
+        (probe_id::TDMA_DROP, "tdma_drop"),
+        (probe_id::TDMA_WINDOW_OPEN, "tdma_window_open"),
+        (probe_id::TDMA_WINDOW_CLOSE, "tdma_window_close"),
+        (probe_id::TDMA_CHANGE, "tdma_change"),
+    ]
+    .into_iter()
+    .map(|(id, name)| ProbeDesc {
+        id,
+        name: name.to_owned(),
+        category: "tdma".to_owned(),
+        kind: ProbeKind::RawTracepoint,
+        value: ValueKind::Tdma,
+    })
 }
 
 impl ValueKind {
@@ -427,7 +450,10 @@ mod tests {
         let ids: Vec<u32> = probes.iter().map(|p| p.id).collect();
         assert_eq!(ids, (1..=probes.len() as u32).collect::<Vec<u32>>());
         assert!(probes.len() < probe_id::FIRST_DYNAMIC_PROBE_ID as usize);
-        assert!(probes.iter().all(|p| p.kind == ProbeKind::Tracepoint));
+        assert!(probes.iter().all(|p| match p.category.as_str() {
+            "tdma" => p.kind == ProbeKind::RawTracepoint && p.value == ValueKind::Tdma,
+            _ => p.kind == ProbeKind::Tracepoint,
+        }));
         let by_name = |n: &str| probes.iter().find(|p| p.name == n).unwrap();
         assert_eq!(by_name("net_dev_xmit").value, ValueKind::XmitRc);
         assert_eq!(by_name("qdisc_dequeue").category, "qdisc");

@@ -20,6 +20,7 @@ use crate::abi::{self, EventKind, RawEvent, event_flag};
 use crate::describe::{Names, TcpFlagLetters, has_ports, is_icmp, l4_proto_names, tc_handle_parts};
 use crate::meta::{ProbeDesc, TraceMeta, ValueKind, nf_hook_name, tcp_state_name};
 use crate::sink::{Sink, Summary};
+use crate::tdma::TdmaEvent;
 use crate::time::time_of_day;
 
 const CPU_WIDTH: usize = 3;
@@ -37,7 +38,7 @@ const COLOR_RESET: &[u8] = b"\x1b[0m";
 /// Longest line apart from the probe column and drop reason name, whose
 /// lengths come from the metadata: the fixed columns (~110 bytes), the
 /// packet with two bracketed IPv6 endpoints (~190), the longest probe value
-/// (~60), colors and `(followed)` (~40). Generous: an overflowing write would
+/// (~130, an sch_tdma window), colors and `(followed)` (~40). Generous: an overflowing write would
 /// be dropped, never panic.
 const LINE_BOUND_WITHOUT_NAMES: usize = 1024;
 
@@ -471,6 +472,21 @@ impl<'a> Line<'a> {
                     let ret = ev.value as i64;
                     self.bytes(b"ret ");
                     self.flagged_int(ret, ret < 0);
+                }
+            }
+            ValueKind::Tdma => {
+                if let Some(tdma) = TdmaEvent::decode(ev) {
+                    let mut text = String::new();
+                    tdma.describe(&mut text);
+                    let bad = matches!(tdma, TdmaEvent::Drop { .. });
+                    if bad {
+                        self.color_on(COLOR_BAD);
+                    }
+                    self.bytes(text.as_bytes());
+                    if bad {
+                        self.color_off();
+                    }
+                    self.byte(b' ');
                 }
             }
             ValueKind::NfHook => {

@@ -215,6 +215,8 @@ pub fn bpf_object_exists(kind: &str, id: u32) -> bool {
         .unwrap_or(false)
 }
 
+pub mod window_edges;
+
 /// Call-tree helpers for `-o json --trees` output.
 pub mod trees {
     use serde_json::Value;

@@ -21,6 +21,14 @@ pub fn count(index: u32) {
 #[inline(always)]
 pub fn new_event(probe: u32, kind: EventKind) -> RawEvent {
     let mut ev = RawEvent::zeroed();
+    init_event(&mut ev, probe, kind);
+    ev
+}
+
+/// Fills the common fields of a zeroed event in place (an event in map
+/// memory need not pass through the stack).
+#[inline(always)]
+pub fn init_event(ev: &mut RawEvent, probe: u32, kind: EventKind) {
     // SAFETY: plain helpers without preconditions.
     ev.ts_ns = unsafe { bpf_ktime_get_ns() };
     ev.cpu = unsafe { bpf_get_smp_processor_id() };
@@ -30,7 +38,6 @@ pub fn new_event(probe: u32, kind: EventKind) -> RawEvent {
     ev.pid = (pid_tgid >> 32) as u32;
     ev.tid = pid_tgid as u32;
     ev.comm = bpf_get_current_comm().unwrap_or_default();
-    ev
 }
 
 /// Fills interface and namespace from a `struct net_device *`.

@@ -15,6 +15,7 @@ mod frames;
 mod kernel;
 mod maps;
 mod packet;
+mod tdma;
 
 use aya_ebpf::{
     macros::{btf_tracepoint, fentry, kprobe},

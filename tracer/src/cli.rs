@@ -16,6 +16,7 @@ Examples:
   pkttrace report trace.pkt -o json
   pkttrace --profile tcp-in --func 'ip_*'   call trees of chosen kernel functions
   pkttrace --all-skb-funcs --dry-run        what could be probed, and why not the rest
+  pkttrace --tdma --ifname veth0            sch_tdma's windows and the packets sent in each
   pkttrace doctor                           what this kernel lets pkttrace do
   pkttrace demo                             trace TCP and UDP between two throwaway namespaces
 
@@ -62,6 +63,11 @@ pub struct OutputArgs {
     /// Print each call tree as soon as it completes (default for live traces)
     #[arg(long)]
     pub passes: bool,
+    /// sch_tdma's view: each transmit window with the packets sent in it,
+    /// how long each waited and how much of the window was left; drops and
+    /// schedule changes as they happen (-o json: one object per window)
+    #[arg(long, conflicts_with_all = ["trees", "journeys", "passes"])]
+    pub tdma: bool,
 }
 
 #[derive(Subcommand, Debug)]

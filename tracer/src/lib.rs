@@ -56,6 +56,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         None => {
+            if cli.output.tdma && !backend::tdma::module_loaded() {
+                anyhow::bail!(
+                    "--tdma shows sch_tdma's events, and the {} module is not loaded",
+                    backend::tdma::MODULE
+                );
+            }
             let stop = stop_flag()?;
             let limits = Limits::from_args(&cli.trace)?;
             let mut session = Session::start(&cli.trace, &status)?;

@@ -7,6 +7,7 @@ use formats::json::JsonPrinter;
 use formats::meta::{ProbeKind, TraceMeta};
 use formats::sink::Sink;
 use formats::stitch::{Grouping, StitchOptions, StitchSink};
+use formats::tdma::view::{TdmaView, ViewFormat};
 use formats::text::TextPrinter;
 use formats::trees::classic::ClassicPrinter;
 use formats::trees::flat::FlatTrees;
@@ -36,6 +37,14 @@ fn color() -> bool {
 /// built; `journeys_by_default` makes trees group by packet (reports).
 pub fn stdout_sink(args: &OutputArgs, frames: bool, journeys_by_default: bool) -> Box<dyn Sink> {
     let out: Box<dyn Write> = Box::new(BufWriter::with_capacity(STDOUT_BUFFER, std::io::stdout()));
+    if args.tdma {
+        let format = if args.output == Some(OutputFormat::Json) {
+            ViewFormat::Json
+        } else {
+            ViewFormat::Text
+        };
+        return Box::new(TdmaView::new(out, format));
+    }
     let format = args.output.unwrap_or(if frames {
         OutputFormat::Tree
     } else {

@@ -14,7 +14,7 @@ use formats::sink::{Sink, Summary};
 use symbols::btf::KernelBtf;
 
 use crate::UsageError;
-use crate::backend::{self, Backend, functions, profiles, tracepoint};
+use crate::backend::{self, Backend, functions, profiles, tdma, tracepoint};
 use crate::cli::TraceArgs;
 use crate::filter_args;
 use crate::host;
@@ -156,6 +156,13 @@ impl Plan {
         let filter = filter_args::compile(args)?;
         let ring_bytes = ring_bytes(args.ring_kib)?;
         tracepoint::validate_selection(&args.tracepoints)?;
+        if args.tracepoints.iter().any(|t| tdma::is_tdma_tracepoint(t)) && !tdma::module_loaded() {
+            bail!(
+                "{} is not loaded, so its tracepoints do not exist (insmod tdma-qdisc/module/{}.ko)",
+                tdma::MODULE,
+                tdma::MODULE
+            );
+        }
         host::require_privileges()?;
         let info = KernelInfo::load()?;
         let offsets = info
@@ -273,6 +280,21 @@ impl Session {
         for (tp, why) in &attached.skipped {
             status.warn(format!("tracepoint {tp} skipped: {why}"));
         }
+        let tdma_selection: Vec<String> = tracepoints
+            .iter()
+            .filter(|t| tdma::is_tdma_tracepoint(t))
+            .cloned()
+            .collect();
+        let tdma_wanted = tracepoints.is_empty() || !tdma_selection.is_empty();
+        let tdma_attached = if tdma_wanted && tdma::module_loaded() {
+            let (attached, failed) = tdma::attach(&mut ebpf, &tdma_selection);
+            for (tp, why) in &failed {
+                status.warn(format!("sch_tdma tracepoint {tp} not attached: {why}"));
+            }
+            attached.len()
+        } else {
+            0
+        };
         let function_probes = match &pins {
             Some(pins) => {
                 let started = Instant::now();
@@ -308,8 +330,13 @@ impl Session {
         };
         drop(pins);
         status.info(format!(
-            "attached {} tracepoints{}",
+            "attached {} tracepoints{}{}",
             attached.tracepoints.len(),
+            if tdma_attached > 0 {
+                format!(" and {tdma_attached} of {}", tdma::MODULE)
+            } else {
+                String::new()
+            },
             if plan.filter.text.is_empty() {
                 String::new()
             } else {

@@ -33,7 +33,7 @@ pub struct StitchLimits {
 }
 
 impl Default for StitchLimits {
-    /// A node is about 350 bytes: sleeping tasks hold at most ~90 MB of
+    /// A node is about 400 bytes: sleeping tasks hold at most ~100 MB of
     /// trees, open journeys as much.
     fn default() -> Self {
         StitchLimits {

@@ -3,6 +3,7 @@
 
 pub mod functions;
 pub mod profiles;
+pub mod tdma;
 pub mod tracepoint;
 
 use std::fmt;

@@ -7,7 +7,7 @@ use aya::{Btf, Ebpf};
 use formats::abi::probe_id;
 use symbols::btf::KernelBtf;
 
-use super::describe;
+use super::{describe, tdma};
 
 /// One tracepoint program and the argument types its BPF code relies on.
 pub struct TracepointSpec {
@@ -171,11 +171,13 @@ pub fn validate_selection(selection: &[String]) -> Result<()> {
         if !TRACEPOINTS
             .iter()
             .any(|t| t.tracepoint == name && !t.frames_only)
+            && !tdma::is_tdma_tracepoint(name)
         {
             let known: Vec<_> = TRACEPOINTS
                 .iter()
                 .filter(|t| !t.frames_only)
                 .map(|t| t.tracepoint)
+                .chain(tdma::TDMA_TRACEPOINTS.iter().map(|t| t.1))
                 .collect();
             return Err(crate::UsageError::error(format!(
                 "unknown tracepoint '{name}' (known: {})",
@@ -216,7 +218,9 @@ pub fn attach(
             Err(why) => attached.skipped.push((spec.tracepoint, why)),
         }
     }
-    if attached.tracepoints.is_empty() {
+    // A selection of sch_tdma tracepoints only needs none of these.
+    let only_tdma = !selection.is_empty() && selection.iter().all(|s| tdma::is_tdma_tracepoint(s));
+    if attached.tracepoints.is_empty() && !only_tdma {
         let reasons: Vec<String> = attached
             .skipped
             .iter()

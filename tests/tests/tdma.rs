@@ -1,0 +1,557 @@
+//! sch_tdma, the TDMA qdisc module, in Debian's kernel under QEMU: loading,
+//! validation, its behaviour under a UDP flood as its own tracepoints report
+//! it (through pkttrace), a schedule change under load, and a packet's wait
+//! for its window inside its pkttrace journey. The host kernel cannot load
+//! modules, so these are ignored by a plain `cargo test`; tests/qemu/ci.sh
+//! builds the module and runs them in the guest with `--include-ignored`.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use pkttrace_tests::window_edges::{GateSchedule, analyse, summary_us};
+use pkttrace_tests::{Tracer, require_root};
+use serde_json::Value;
+use tracer::netns::TestNet;
+
+const MS: u64 = 1_000_000;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn module_loaded() -> bool {
+    std::path::Path::new("/sys/module/sch_tdma").exists()
+}
+
+fn load_module() {
+    if !module_loaded() {
+        let ko = repo().join("tdma-qdisc/module/sch_tdma.ko");
+        let out = Command::new("insmod").arg(&ko).output().expect("insmod");
+        assert!(
+            out.status.success(),
+            "insmod {}: {} (tests/qemu/ci.sh builds it)",
+            ko.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `tdmactl ARGS` inside namespace `ns`.
+fn tdmactl(ns: &str, args: &[&str]) -> Output {
+    let bin = std::env::var_os("TDMACTL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/debug/tdmactl"));
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(bin)
+        .args(args)
+        .output()
+        .expect("running tdmactl")
+}
+
+fn tdmactl_ok(ns: &str, args: &[&str]) -> String {
+    let out = tdmactl(ns, args);
+    assert!(
+        out.status.success(),
+        "tdmactl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stats(ns: &str, dev: &str) -> Value {
+    serde_json::from_str(&tdmactl_ok(ns, &["stats", "dev", dev, "-o", "json"])).unwrap()
+}
+
+fn tc_show(ns: &str, dev: &str) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "tc", "-s", "qdisc", "show", "dev", dev])
+        .output()
+        .expect("tc");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn kernel_warnings() -> String {
+    let out = Command::new("dmesg").output().expect("dmesg");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            [
+                "WARNING:",
+                "BUG:",
+                "Oops",
+                "Call Trace",
+                "refcount_t",
+                "general protection",
+            ]
+            .iter()
+            .any(|m| l.contains(m))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Sends `count` numbered UDP datagrams of `size` bytes from `a` to `b`,
+/// `per_ms` every millisecond, and returns the numbers `b` received, in
+/// arrival order. `during(elapsed)` is called between bursts. Arrival is
+/// only a cross-check: veth delivers through per-CPU backlogs, which may
+/// reorder or (under emulation) drop what the qdisc sent in order; the
+/// qdisc's own tracepoints are the evidence.
+fn numbered_udp(
+    net: &TestNet,
+    port: u16,
+    count: u32,
+    per_ms: u32,
+    size: usize,
+    mut during: impl FnMut(Duration),
+) -> Vec<u32> {
+    let dst = SocketAddr::new(net.addr_b.into(), port);
+    let receiver = TestNet::run_in(&net.ns_b, move || {
+        let sock = UdpSocket::bind(dst)?;
+        sock.set_read_timeout(Some(Duration::from_secs(3)))?;
+        Ok(sock)
+    })
+    .join()
+    .unwrap()
+    .expect("receiver socket");
+    let collect = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while got.len() < count as usize {
+            match receiver.recv(&mut buf) {
+                Ok(n) if n >= 4 => got.push(u32::from_be_bytes(buf[..4].try_into().unwrap())),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        got
+    });
+    // Connected: the kernel then numbers the IP ids 0, 1, 2, … (unconnected
+    // DF datagrams all get id 0), which tells packets apart in the trace.
+    let sender = TestNet::run_in(&net.ns_a, move || {
+        let sock = UdpSocket::bind("0.0.0.0:0")?;
+        sock.connect(dst)?;
+        Ok(sock)
+    })
+    .join()
+    .unwrap()
+    .expect("sender socket");
+    let start = Instant::now();
+    let mut payload = vec![0u8; size];
+    let mut seq = 0;
+    while seq < count {
+        for _ in 0..per_ms.min(count - seq) {
+            payload[..4].copy_from_slice(&seq.to_be_bytes());
+            sender.send(&payload).expect("send");
+            seq += 1;
+        }
+        during(start.elapsed());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    collect.join().unwrap()
+}
+
+#[test]
+#[ignore = "needs a kernel that loads modules (run in QEMU by tests/qemu/ci.sh)"]
+fn module_loads_shows_in_tc_and_unloads_with_packets_queued() {
+    require_root();
+    load_module();
+    let net = TestNet::create("tdl").unwrap();
+    // One short window per second: what is sent now waits in the queue.
+    tdmactl_ok(
+        &net.ns_a,
+        &[
+            "add",
+            "dev",
+            &net.veth_a,
+            "frame",
+            "1s",
+            "window",
+            "999ms:1ms",
+        ],
+    );
+    let tc = tc_show(&net.ns_a, &net.veth_a);
+    assert!(tc.contains("qdisc tdma"), "{tc}");
+    let show: Value = serde_json::from_str(&tdmactl_ok(
+        &net.ns_a,
+        &["show", "dev", &net.veth_a, "-o", "json"],
+    ))
+    .unwrap();
+    assert_eq!(show[0]["kind"], "tdma", "{show}");
+    assert_eq!(show[0]["schedule"]["frame_ns"], 1_000_000_000u64, "{show}");
+
+    let sent = TestNet::run_in(&net.ns_a, {
+        let dst = SocketAddr::new(net.addr_b.into(), 9);
+        move || {
+            let sock = UdpSocket::bind("0.0.0.0:0")?;
+            for _ in 0..20 {
+                sock.send_to(b"queued", dst)?;
+            }
+            Ok(20)
+        }
+    })
+    .join()
+    .unwrap()
+    .unwrap();
+    assert_eq!(sent, 20);
+    let queued = stats(&net.ns_a, &net.veth_a)["stats"]["qlen"]
+        .as_u64()
+        .unwrap();
+    assert!(queued > 0, "nothing queued");
+    eprintln!("{queued} packets queued when the namespace goes");
+    // Deleting the namespace destroys the device and its qdisc with packets queued.
+    drop(net);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = Command::new("rmmod").arg("sch_tdma").output().unwrap();
+        if out.status.success() {
+            break;
+        }
+        // The namespace is torn down asynchronously.
+        assert!(
+            Instant::now() < deadline,
+            "rmmod: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!module_loaded());
+    assert_eq!(kernel_warnings(), "");
+    load_module();
+}
+
+#[test]
+#[ignore = "needs a kernel that loads modules (run in QEMU by tests/qemu/ci.sh)"]
+fn bad_schedules_are_refused_with_the_kernels_own_message() {
+    require_root();
+    load_module();
+    let net = TestNet::create("tdv").unwrap();
+    let dev = net.veth_a.as_str();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["frame", "10ms", "window", "0:3ms", "window", "2ms:2ms"],
+            "window 1 overlaps window 0",
+        ),
+        (&["frame", "10ms", "window", "8ms:3ms"], "past the frame"),
+        (&["frame", "10ms", "window", "0:0"], "window 0"),
+        (&["frame", "1ns", "window", "0:1ns"], "frame"),
+        (
+            &["frame", "10ms", "window", "0:1ms", "guard", "2ms"],
+            "guard",
+        ),
+        (&["frame", "10ms", "window", "0:1ms", "limit", "0"], "limit"),
+    ];
+    for (schedule, expected) in cases {
+        let mut args = vec!["add", "--no-check", "dev", dev];
+        args.extend_from_slice(schedule);
+        let out = tdmactl(&net.ns_a, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let error = stderr
+            .lines()
+            .find(|l| l.starts_with("tdmactl: error: "))
+            .unwrap_or_default();
+        assert!(
+            error.starts_with("tdmactl: error: tdma: ") && error.contains(expected),
+            "{args:?}: expected the kernel's message about {expected:?}, got {stderr}"
+        );
+        eprintln!("{error}");
+    }
+    // Nothing was installed by the refused attempts.
+    assert!(!tc_show(&net.ns_a, dev).contains("qdisc tdma"));
+    // A plain `tc qdisc add … tdma` (no schedule) is refused too.
+    let out = Command::new("ip")
+        .args([
+            "netns", "exec", &net.ns_a, "tc", "qdisc", "add", "dev", dev, "root", "tdma",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("schedule"), "{stderr}");
+}
+
+/// The schedule of the flood test, on CLOCK_MONOTONIC (the clock of the
+/// events' timestamps) from time 0.
+const FLOOD_WINDOWS: [(u64, u64); 2] = [(MS, 2 * MS), (6 * MS, 2 * MS)];
+const FLOOD_GUARD_NS: u64 = 100_000;
+/// 10 Mbit/s: a window's usable 1.9 ms carries 2375 bytes.
+const FLOOD_RATE_BYTES: u64 = 1_250_000;
+/// Between the qdisc reading its clock and the tracepoint's timestamp: a
+/// few µs natively, more under emulation (an interrupt may come between).
+const EDGE_TOLERANCE_NS: i64 = 250_000;
+
+#[test]
+#[ignore = "needs a kernel that loads modules (run in QEMU by tests/qemu/ci.sh)"]
+fn under_a_udp_flood_dequeues_stay_in_windows_within_budget_and_drops_are_counted() {
+    require_root();
+    load_module();
+    let net = TestNet::create("tdf").unwrap();
+    let dev = net.veth_a.as_str();
+    let tracer = Tracer::start(&[
+        "--backend",
+        "tracepoint",
+        "-o",
+        "json",
+        "--tracepoints",
+        "tdma_dequeue,tdma_window_close,tdma_drop,tdma_change",
+        "--ifname",
+        dev,
+    ])
+    .expect("pkttrace starts");
+    tdmactl_ok(
+        &net.ns_a,
+        &[
+            "add",
+            "dev",
+            dev,
+            "frame",
+            "10ms",
+            "window",
+            "1ms:2ms",
+            "window",
+            "6ms:2ms",
+            "guard",
+            "100us",
+            "clock",
+            "monotonic",
+            "base-time",
+            "0",
+            "limit",
+            "50",
+            "rate",
+            "10mbit",
+        ],
+    );
+    // ~1000-byte packets, 3 per ms: far more than 2 per window can leave.
+    let received = numbered_udp(&net, 7001, 1500, 3, 972, |_| {});
+    // The queue drains at ~400 packets/s.
+    std::thread::sleep(Duration::from_millis(500));
+    let out = tracer.stop().unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains(" 0 lost"), "{}", out.stderr);
+    let events = out.json_events();
+    let of =
+        |probe: &str| -> Vec<&Value> { events.iter().filter(|e| e["probe"] == probe).collect() };
+
+    let dequeues = of("tdma_dequeue");
+    let schedule = GateSchedule {
+        frame_ns: 10 * MS,
+        base_ns: 0,
+        windows: FLOOD_WINDOWS.to_vec(),
+    };
+    let ts: Vec<u64> = dequeues
+        .iter()
+        .map(|e| e["ts_ns"].as_u64().unwrap())
+        .collect();
+    let edges = analyse(&schedule, &ts);
+    eprintln!(
+        "{} dequeues; worst slack {:.1} us (tolerance {:.1} us); after opening {}; before closing {}",
+        edges.dequeues,
+        edges.worst_slack_ns as f64 / 1e3,
+        EDGE_TOLERANCE_NS as f64 / 1e3,
+        summary_us(&edges.after_open_ns),
+        summary_us(&edges.before_close_ns)
+    );
+    assert!(edges.dequeues > 100, "{} dequeues", edges.dequeues);
+    assert!(
+        edges.worst_slack_ns >= -EDGE_TOLERANCE_NS,
+        "a dequeue {} us outside every window",
+        -edges.worst_slack_ns / 1000
+    );
+    // The module's own view: time left in the window, never negative.
+    for d in &dequeues {
+        assert!(d["tdma"]["left_ns"].as_i64().unwrap() >= 0, "{d}");
+    }
+
+    let budget = FLOOD_RATE_BYTES * (2 * MS - FLOOD_GUARD_NS) / 1_000_000_000;
+    let closes = of("tdma_window_close");
+    assert!(!closes.is_empty());
+    let fullest = closes
+        .iter()
+        .map(|c| c["tdma"]["bytes"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    eprintln!("fullest window {fullest} bytes of a {budget}-byte budget");
+    assert!(fullest <= budget, "{fullest} > {budget}");
+    assert!(fullest > budget / 2, "windows carried little: {fullest}");
+
+    let traced_drops = of("tdma_drop")
+        .iter()
+        .filter(|d| d["tdma"]["reason"] == "LIMIT")
+        .count() as u64;
+    let xstats = stats(&net.ns_a, dev)["xstats"].clone();
+    eprintln!(
+        "drops at the limit: {traced_drops} traced, {} counted; {} received of 1500",
+        xstats["dropped_limit"],
+        received.len()
+    );
+    assert!(traced_drops > 0);
+    assert_eq!(xstats["dropped_limit"].as_u64(), Some(traced_drops));
+    let sent_on = dequeues.iter().filter(|d| d["dport"] == 7001).count() as u64;
+    assert_eq!(
+        sent_on + traced_drops,
+        1500,
+        "dequeued {sent_on}, dropped {traced_drops}"
+    );
+    assert_eq!(of("tdma_change").len(), 1, "the schedule set by add");
+}
+
+#[test]
+#[ignore = "needs a kernel that loads modules (run in QEMU by tests/qemu/ci.sh)"]
+fn a_schedule_change_under_load_loses_and_reorders_nothing() {
+    require_root();
+    load_module();
+    let net = TestNet::create("tdc").unwrap();
+    let dev = net.veth_a.clone();
+    let ns = net.ns_a.clone();
+    tdmactl_ok(
+        &ns,
+        &[
+            "add", "dev", &dev, "frame", "10ms", "window", "1ms:2ms", "limit", "10000",
+        ],
+    );
+    let tracer = Tracer::start(&[
+        "--backend",
+        "tracepoint",
+        "-o",
+        "json",
+        "--tracepoints",
+        "tdma_enqueue,tdma_dequeue,tdma_drop,tdma_change",
+        "--ifname",
+        &dev,
+        "(udp and port 7002) or not udp",
+    ])
+    .expect("pkttrace starts");
+    let mut changed = 0;
+    let received = numbered_udp(&net, 7002, 3000, 1, 200, |elapsed| {
+        let schedule: &[&str] = match (changed, elapsed.as_millis()) {
+            (0, 1000..) => &["frame", "5ms", "window", "0:1ms", "window", "2ms:2ms"],
+            (1, 2000..) => &["frame", "20ms", "window", "15ms:3ms"],
+            _ => return,
+        };
+        let mut args = vec!["change", "dev", dev.as_str()];
+        args.extend_from_slice(schedule);
+        tdmactl_ok(&ns, &args);
+        changed += 1;
+    });
+    assert_eq!(changed, 2);
+    std::thread::sleep(Duration::from_millis(500));
+    let out = tracer.stop().unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains(" 0 lost"), "{}", out.stderr);
+    let events = out.json_events();
+    let ids = |probe: &str| -> Vec<u64> {
+        events
+            .iter()
+            .filter(|e| e["probe"] == probe && e["dport"] == 7002)
+            .map(|e| e["ip_id"].as_u64().unwrap())
+            .collect()
+    };
+    let (enqueued, dequeued) = (ids("tdma_enqueue"), ids("tdma_dequeue"));
+    assert_eq!(enqueued.len(), 3000, "{}", out.stderr);
+    assert_eq!(
+        dequeued, enqueued,
+        "the qdisc sent in another order or lost some"
+    );
+    let consecutive = dequeued.windows(2).all(|p| p[1] == (p[0] + 1) % 65536);
+    assert!(consecutive, "IP ids not in send order");
+    assert!(!events.iter().any(|e| e["probe"] == "tdma_drop"));
+    let changes: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["probe"] == "tdma_change")
+        .collect();
+    assert_eq!(changes.len(), 2);
+    for c in &changes {
+        // Each takes effect at a frame boundary of the running schedule, later.
+        let t = &c["tdma"];
+        assert!(
+            t["effective_clock_ns"].as_i64() > t["now_clock_ns"].as_i64(),
+            "{c}"
+        );
+    }
+    let xstats = stats(&ns, &dev)["xstats"].clone();
+    assert_eq!(xstats["changes"], 2, "{xstats}");
+    assert_eq!(xstats["dropped_limit"], 0, "{xstats}");
+    let in_order = received.windows(2).filter(|p| p[1] == p[0] + 1).count();
+    eprintln!(
+        "qdisc: 3000 enqueued, 3000 dequeued in order across 2 changes; receiver got {} ({} consecutive pairs)",
+        received.len(),
+        in_order
+    );
+}
+
+#[test]
+#[ignore = "needs a kernel that loads modules and fentry (run in QEMU by tests/qemu/ci.sh)"]
+fn a_packets_journey_shows_its_wait_for_the_window() {
+    require_root();
+    load_module();
+    let net = TestNet::create("tdj").unwrap();
+    // One 1 ms window every 50 ms: packets wait tens of ms.
+    tdmactl_ok(
+        &net.ns_a,
+        &[
+            "add",
+            "dev",
+            &net.veth_a,
+            "frame",
+            "50ms",
+            "window",
+            "0:1ms",
+        ],
+    );
+    let tracer = Tracer::start(&[
+        "--profile",
+        "dev",
+        "--journeys",
+        "-o",
+        "json",
+        "--trees",
+        "udp and port 7003",
+    ])
+    .expect("pkttrace starts");
+    let received = numbered_udp(&net, 7003, 5, 1, 100, |_| {});
+    assert_eq!(received.len(), 5);
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = tracer.stop().unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let lines = out.json_events();
+    let journeys: Vec<&Value> = lines.iter().filter(|l| l["type"] == "journey").collect();
+    let waits: Vec<u64> = journeys
+        .iter()
+        .filter_map(|j| {
+            let nodes: Vec<&Value> = j["passes"]
+                .as_array()?
+                .iter()
+                .flat_map(|p| pkttrace_tests::trees::nodes(&p["tree"]))
+                .collect();
+            // A pass may dequeue several packets: this journey's own skbs.
+            let skbs: Vec<&Value> = j["skbs"].as_array()?.iter().map(|s| &s["skb"]).collect();
+            let own = |n: &&&Value| skbs.contains(&&n["skb"]);
+            let enqueued = nodes
+                .iter()
+                .filter(own)
+                .any(|n| n["probe"] == "tdma_enqueue");
+            let dequeue = nodes
+                .iter()
+                .filter(own)
+                .find(|n| n["probe"] == "tdma_dequeue")?;
+            enqueued.then(|| dequeue["tdma"]["waited_ns"].as_u64())?
+        })
+        .collect();
+    eprintln!("waits for the window in journeys: {waits:?} ns");
+    assert!(
+        waits.len() >= 3,
+        "journeys with tdma_enqueue and tdma_dequeue: {}\n{}",
+        waits.len(),
+        out.stdout.chars().take(4000).collect::<String>()
+    );
+    // Sent 1 ms apart into a 1 ms window every 50 ms: most wait ≥ 10 ms.
+    assert!(
+        waits.iter().filter(|&&w| w >= 10 * MS).count() >= 2,
+        "{waits:?}"
+    );
+}
