@@ -5,7 +5,8 @@
 # pkttrace records the kernel's own qdisc_dequeue tracepoint (the same probe
 # for both qdiscs), and window-edges puts each dequeue on the schedule:
 # time from a window's opening to its first dequeue, from the last dequeue
-# to its closing, and dequeues outside every window. Both qdiscs run on
+# to its closing, and dequeues outside every window (qdisc_dequeue fires
+# once per dequeue batch, after the qdisc returned). Both qdiscs run on
 # CLOCK_MONOTONIC, the clock of the events' timestamps. Needs modules, so
 # it is meant for Debian's kernel under QEMU:
 #
@@ -34,7 +35,7 @@ LOG=$(mktemp)
 EVENTS=$(mktemp)
 # Runs the flood under pkttrace and prints window-edges' figures.
 measure() {
-  "$BIN/pkttrace" -o json --tracepoints qdisc_dequeue --ifname bencha >"$EVENTS" 2>"$LOG" &
+  "$BIN/pkttrace" --backend tracepoint -o json --tracepoints qdisc_dequeue --ifname bencha >"$EVENTS" 2>"$LOG" &
   TRACER_PID=$!
   for _ in $(seq 600); do
     grep -q attached "$LOG" && break
@@ -67,5 +68,5 @@ ip netns exec "$A" tc qdisc add dev bencha root handle 100: taprio num_tc 1 \
   sched-entry S 01 2000000 sched-entry S 00 2000000
 echo "taprio:"
 measure
-ip netns exec "$A" tc -s qdisc show dev bencha | head -3 | sed 's/^/  /'
+ip netns exec "$A" tc -s qdisc show dev bencha | sed -n 1,3p | sed 's/^/  /'
 ip netns exec "$A" tc qdisc del dev bencha root

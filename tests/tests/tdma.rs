@@ -302,6 +302,17 @@ fn under_a_udp_flood_dequeues_stay_in_windows_within_budget_and_drops_are_counte
         dev,
     ])
     .expect("pkttrace starts");
+    // The same trace seen by window: pkttrace --tdma.
+    let by_window = Tracer::start(&[
+        "--backend",
+        "tracepoint",
+        "--tdma",
+        "-o",
+        "json",
+        "--ifname",
+        dev,
+    ])
+    .expect("pkttrace --tdma starts");
     tdmactl_ok(
         &net.ns_a,
         &[
@@ -336,6 +347,26 @@ fn under_a_udp_flood_dequeues_stay_in_windows_within_budget_and_drops_are_counte
     let events = out.json_events();
     let of =
         |probe: &str| -> Vec<&Value> { events.iter().filter(|e| e["probe"] == probe).collect() };
+    let windows = by_window.stop().unwrap();
+    assert_eq!(windows.code, Some(0), "{}", windows.stderr);
+    let windows: Vec<Value> = windows
+        .json_events()
+        .into_iter()
+        .filter(|w| w["type"] == "window" && w["closed"] == true)
+        .collect();
+    assert!(windows.len() > 10, "{} windows", windows.len());
+    for w in &windows {
+        let length =
+            w["end_clock_ns"].as_i64().unwrap_or(0) - w["start_clock_ns"].as_i64().unwrap_or(0);
+        for sent in w["sent"].as_array().unwrap() {
+            let offset = sent["offset_ns"].as_i64().unwrap_or(0);
+            assert!(
+                (-EDGE_TOLERANCE_NS..length + EDGE_TOLERANCE_NS).contains(&offset),
+                "sent {offset} ns into a {length} ns window: {w}"
+            );
+            assert_eq!(sent["packet"]["probe"], "tdma_dequeue");
+        }
+    }
 
     let dequeues = of("tdma_dequeue");
     let schedule = GateSchedule {
