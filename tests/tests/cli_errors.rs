@@ -96,3 +96,17 @@ fn unprivileged_user_gets_a_clear_refusal() {
     assert!(stderr.contains("insufficient privileges"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn sch_tdma_views_need_the_module() {
+    if std::path::Path::new("/sys/module/sch_tdma").exists() {
+        eprintln!("skipped: sch_tdma is loaded here");
+        return;
+    }
+    assert_one_line_error(&["--tdma"], 1, "sch_tdma");
+    assert_one_line_error(
+        &["--tracepoints", "tdma_dequeue"],
+        1,
+        "sch_tdma is not loaded",
+    );
+}

@@ -78,17 +78,22 @@ mod tests {
 
     /// The host cannot load the module, but its kernel verifies the programs:
     /// each loads (raw tracepoint programs bind to a tracepoint at attach).
-    #[test]
-    fn tdma_programs_pass_the_verifier() {
+    /// The tracepoint object, loaded with this kernel's offsets.
+    fn tracepoint_object() -> Ebpf {
         let kernel = symbols::btf::KernelBtf::from_sys().unwrap();
         let offsets = OffsetsGlobal(kernel.kernel_offsets().unwrap());
         let config = ConfigGlobal(formats::abi::TraceConfig::accept_all());
-        let mut ebpf = aya::EbpfLoader::new()
+        aya::EbpfLoader::new()
             .override_global("OFFSETS", &offsets, true)
             .override_global("CONFIG", &config, true)
             .map_max_entries("EVENTS", 64 * 1024)
             .load(crate::session::BPF_OBJECT)
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn tdma_programs_pass_the_verifier() {
+        let mut ebpf = tracepoint_object();
         for &(program, _, _) in TDMA_TRACEPOINTS {
             let prog: &mut RawTracePoint = ebpf.program_mut(program).unwrap().try_into().unwrap();
             prog.load()
@@ -102,15 +107,7 @@ mod tests {
             eprintln!("skipped: sch_tdma is loaded here");
             return;
         }
-        let kernel = symbols::btf::KernelBtf::from_sys().unwrap();
-        let offsets = OffsetsGlobal(kernel.kernel_offsets().unwrap());
-        let config = ConfigGlobal(formats::abi::TraceConfig::accept_all());
-        let mut ebpf = aya::EbpfLoader::new()
-            .override_global("OFFSETS", &offsets, true)
-            .override_global("CONFIG", &config, true)
-            .map_max_entries("EVENTS", 64 * 1024)
-            .load(crate::session::BPF_OBJECT)
-            .unwrap();
+        let mut ebpf = tracepoint_object();
         let (attached, failed) = attach(&mut ebpf, &["tdma_dequeue".to_string()]);
         assert!(attached.is_empty());
         assert_eq!(failed.len(), 1);
