@@ -14,6 +14,13 @@ cargo clippy --workspace --exclude tracer-ebpf --all-targets -- -D warnings
 
 echo "== build" >&2
 cargo build -p tracer
+# sch_tdma for the QEMU guest's kernel (its DWARF is also a symbols test
+# fixture); tests/qemu/ci.sh picks the same kernel.
+kver=$(find /boot -maxdepth 1 -name 'vmlinuz-*-amd64' | sort -V | sed 's|/boot/vmlinuz-||' |
+  while read -r v; do [[ -d /lib/modules/$v/build ]] && echo "$v"; done | tail -n1)
+if [[ -n $kver ]]; then
+  make -s -C tdma-qdisc/module KDIR="/lib/modules/$kver/build"
+fi
 
 echo "== unit and live tests (host kernel: $(uname -r))" >&2
 PKTTRACE_BIN="$PWD/target/debug/pkttrace" cargo test --workspace --exclude tracer-ebpf 2>&1 | tee -a "$LOG"

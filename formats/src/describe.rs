@@ -1,9 +1,11 @@
 //! Decoding shared by the text and JSON printers: names, flags, addresses.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::abi::{self, PacketSummary, tcp_flag};
 use crate::meta::{DropReasonTable, ProbeDesc, ProbeTable, TraceMeta};
+use crate::stack::StackFrame;
 use crate::time::ClockBase;
 
 /// What a printer keeps from the metadata, with every name made safe to
@@ -12,6 +14,9 @@ pub(crate) struct Names {
     pub probes: ProbeTable,
     pub drop_reasons: DropReasonTable,
     pub clock: ClockBase,
+    /// Code addresses events carry (drop locations), named as the tracing
+    /// host's kallsyms named them: `__udp4_lib_rcv+0x5d0`.
+    pub locations: HashMap<u64, String>,
 }
 
 impl Names {
@@ -35,7 +40,16 @@ impl Names {
             probes: probes.into(),
             drop_reasons: drop_reasons.into(),
             clock: meta.clock,
+            locations: HashMap::new(),
         }
+    }
+}
+
+/// Learns the name of a code address (see [`crate::sink::Sink::symbol`]),
+/// for a printer whose names exist once `begin` ran.
+pub(crate) fn learn(names: &mut Option<Names>, frame: &StackFrame) {
+    if let (Some(names), Some(_)) = (names, &frame.symbol) {
+        names.locations.insert(frame.addr, frame.describe());
     }
 }
 

@@ -6,6 +6,7 @@
 //! number otherwise.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::IpAddr;
 
@@ -18,6 +19,7 @@ use crate::describe::{
 };
 use crate::meta::{TraceMeta, ValueKind, nf_hook_name, tcp_state_name};
 use crate::sink::{Sink, Summary};
+use crate::stack::{Stack, StackFrame};
 use crate::tdma::TdmaEvent;
 use crate::time::push_rfc3339;
 
@@ -28,6 +30,8 @@ pub struct JsonPrinter<W: Write> {
     names: Option<Names>,
     line: Vec<u8>,
     scratch: Scratch,
+    /// Kernel stacks by id, each frame described once.
+    stacks: HashMap<u32, Vec<String>>,
 }
 
 /// Reused buffers for the fields formatted by hand.
@@ -47,6 +51,7 @@ impl<W: Write> JsonPrinter<W> {
             names: None,
             line: Vec::with_capacity(512),
             scratch: Scratch::default(),
+            stacks: HashMap::new(),
         }
     }
 
@@ -131,6 +136,9 @@ pub(crate) struct EventJson<'a> {
     drop_reason: Option<NameOr<'a, u64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     drop_location: Option<&'a str>,
+    /// The drop location named, when the tracing host could.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drop_location_symbol: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rc: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,6 +157,9 @@ pub(crate) struct EventJson<'a> {
     qdisc_handle: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     qdisc_parent: Option<&'a str>,
+    /// `--stack`: the kernel stack, innermost frame first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stack: Option<&'a [String]>,
     /// sch_tdma's own events.
     #[serde(skip_serializing_if = "Option::is_none")]
     tdma: Option<TdmaEvent>,
@@ -169,6 +180,7 @@ impl<W: Write> Sink for JsonPrinter<W> {
             names,
             line,
             scratch,
+            stacks,
         } = self;
         let Some(names) = names else {
             return Err(io::Error::new(
@@ -177,7 +189,10 @@ impl<W: Write> Sink for JsonPrinter<W> {
             ));
         };
         let flags = TcpFlagLetters::new(event.pkt.tcp_flags);
-        let view = event_json(names, scratch, &flags, event);
+        let mut view = event_json(names, scratch, &flags, event);
+        if event.stack_id >= 0 {
+            view.stack = stacks.get(&(event.stack_id as u32)).map(Vec::as_slice);
+        }
         line.clear();
         serde_json::to_writer(&mut *line, &view)?;
         line.push(b'\n');
@@ -185,6 +200,17 @@ impl<W: Write> Sink for JsonPrinter<W> {
     }
 
     fn lost(&mut self, _cpu: u32, _total_lost_on_cpu: u64) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn symbol(&mut self, frame: &StackFrame) -> io::Result<()> {
+        crate::describe::learn(&mut self.names, frame);
+        Ok(())
+    }
+
+    fn stack(&mut self, stack: &Stack) -> io::Result<()> {
+        let frames = stack.frames.iter().map(StackFrame::describe).collect();
+        self.stacks.insert(stack.id, frames);
         Ok(())
     }
 
@@ -259,6 +285,7 @@ pub(crate) fn event_json<'a>(
                 scratch.drop_location.extend_from_slice(b"0x");
                 push_hex(&mut scratch.drop_location, event.aux);
                 view.drop_location = Some(ascii(&scratch.drop_location));
+                view.drop_location_symbol = names.locations.get(&event.aux).map(String::as_str);
             }
         }
         // An `int` widened by the probe.

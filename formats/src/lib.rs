@@ -18,6 +18,8 @@ pub mod record;
 #[cfg(feature = "std")]
 pub mod sink;
 #[cfg(feature = "std")]
+pub mod stack;
+#[cfg(feature = "std")]
 pub mod stitch;
 #[cfg(feature = "std")]
 pub mod tdma;

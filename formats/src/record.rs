@@ -11,7 +11,11 @@
 //! delivered it, [`RawEvent::SIZE`] bytes, in the tracing host's byte order —
 //! little-endian on every architecture pkttrace supports), [`frame_type::LOST`]
 //! (u32 cpu, u64 cumulative lost count on that cpu) and [`frame_type::END`]
-//! (the [`Summary`] as JSON, last in a complete file). A file that stops at a
+//! (the [`Summary`] as JSON, last in a complete file), [`frame_type::STACK`]
+//! (a [`Stack`] as JSON: addresses and the tracing host's names for them,
+//! before the first event whose `stack_id` refers to it), [`frame_type::SYMBOL`]
+//! (a [`StackFrame`] as JSON: the name of a code address events carry, such
+//! as a drop location). A file that stops at a
 //! frame boundary without END was interrupted; one that stops inside a frame
 //! is corrupt.
 
@@ -26,6 +30,7 @@ use thiserror::Error;
 use crate::abi::{ABI_VERSION, RawEvent};
 use crate::meta::TraceMeta;
 use crate::sink::{Sink, Summary};
+use crate::stack::{Stack, StackFrame};
 
 pub const MAGIC: [u8; 8] = *b"PKTTRACE";
 /// Version of the container layout above (the event layout is the ABI version).
@@ -35,6 +40,8 @@ pub mod frame_type {
     pub const EVENT: u32 = 1;
     pub const LOST: u32 = 2;
     pub const END: u32 = 3;
+    pub const STACK: u32 = 4;
+    pub const SYMBOL: u32 = 5;
 }
 
 const HEADER_LEN: usize = MAGIC.len() + 3 * 4;
@@ -44,6 +51,8 @@ const EVENT_FRAME_LEN: usize = FRAME_HEADER_LEN + RawEvent::SIZE;
 /// Caps on JSON payloads, so a corrupt length cannot make us allocate gigabytes.
 const MAX_META_LEN: u32 = 64 << 20;
 const MAX_SUMMARY_LEN: u32 = 1 << 20;
+/// 127 frames with long names fit many times over.
+const MAX_STACK_LEN: u32 = 1 << 20;
 /// Large buffers: writing keeps up with a busy ring buffer, reading feeds
 /// `report` at tens of millions of events per second.
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
@@ -97,6 +106,16 @@ pub enum RecordError {
         #[source]
         source: serde_json::Error,
     },
+    #[error(
+        "corrupt record: stack or symbol frame at byte {offset} has length {len} (at most {MAX_STACK_LEN})"
+    )]
+    StackTooLarge { offset: u64, len: u32 },
+    #[error("corrupt record: bad stack or symbol at byte {offset}")]
+    BadStack {
+        offset: u64,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("corrupt record: truncated frame at byte {offset}")]
     Truncated { offset: u64 },
     #[error("corrupt record: data after the end frame at byte {offset}")]
@@ -108,6 +127,8 @@ pub enum RecordError {
 pub enum Frame {
     Event(RawEvent),
     Lost { cpu: u32, total: u64 },
+    Stack(Stack),
+    Symbol(StackFrame),
     End(Summary),
 }
 
@@ -117,6 +138,8 @@ pub enum Frame {
 pub enum FrameRef<'a> {
     Event(&'a RawEvent),
     Lost { cpu: u32, total: u64 },
+    Stack(&'a Stack),
+    Symbol(&'a StackFrame),
     End(Summary),
 }
 
@@ -125,6 +148,8 @@ impl FrameRef<'_> {
         match self {
             FrameRef::Event(event) => Frame::Event(*event),
             FrameRef::Lost { cpu, total } => Frame::Lost { cpu, total },
+            FrameRef::Stack(stack) => Frame::Stack(stack.clone()),
+            FrameRef::Symbol(frame) => Frame::Symbol(frame.clone()),
             FrameRef::End(summary) => Frame::End(summary),
         }
     }
@@ -133,7 +158,14 @@ impl FrameRef<'_> {
 /// A decoded frame whose event, if any, sits in `RecordReader::event`.
 enum Decoded {
     Event,
-    Lost { cpu: u32, total: u64 },
+    Lost {
+        cpu: u32,
+        total: u64,
+    },
+    /// In `RecordReader::stack`.
+    Stack,
+    /// In `RecordReader::symbol`.
+    Symbol,
     End(Summary),
 }
 
@@ -202,6 +234,21 @@ impl<W: Write> RecordWriter<W> {
     }
 }
 
+impl<W: Write> RecordWriter<W> {
+    fn write_json_frame(
+        &mut self,
+        kind: u32,
+        value: &impl serde::Serialize,
+        what: &str,
+    ) -> io::Result<()> {
+        self.expect_state(WriterState::Frames, &format!("write {what}"))?;
+        let json = serde_json::to_vec(value)?;
+        let len = json_len(&json, MAX_STACK_LEN, what)?;
+        self.write_frame_header(kind, len)?;
+        self.out.write_all(&json)
+    }
+}
+
 fn json_len(json: &[u8], limit: u32, what: &str) -> io::Result<u32> {
     u32::try_from(json.len())
         .ok()
@@ -239,6 +286,14 @@ impl<W: Write> Sink for RecordWriter<W> {
         self.write_frame_header(frame_type::LOST, LOST_PAYLOAD_LEN as u32)?;
         self.out.write_all(&cpu.to_le_bytes())?;
         self.out.write_all(&total_lost_on_cpu.to_le_bytes())
+    }
+
+    fn stack(&mut self, stack: &Stack) -> io::Result<()> {
+        self.write_json_frame(frame_type::STACK, stack, "a stack")
+    }
+
+    fn symbol(&mut self, frame: &StackFrame) -> io::Result<()> {
+        self.write_json_frame(frame_type::SYMBOL, frame, "a symbol")
     }
 
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
@@ -280,6 +335,10 @@ pub struct RecordReader<R: Read> {
     state: ReaderState,
     /// The last event read, aligned for [`FrameRef::Event`].
     event: RawEvent,
+    /// The last stack read, lent by [`FrameRef::Stack`].
+    stack: Stack,
+    /// The last symbol read, lent by [`FrameRef::Symbol`].
+    symbol: StackFrame,
 }
 
 impl RecordReader<File> {
@@ -304,6 +363,8 @@ impl<R: Read> RecordReader<R> {
             meta: TraceMeta::default(),
             state: ReaderState::Frames,
             event: RawEvent::zeroed(),
+            stack: Stack::default(),
+            symbol: StackFrame::default(),
         };
         reader.meta = reader.read_header()?;
         Ok(reader)
@@ -348,6 +409,8 @@ impl<R: Read> RecordReader<R> {
         Ok(decoded.map(|decoded| match decoded {
             Decoded::Event => FrameRef::Event(&self.event),
             Decoded::Lost { cpu, total } => FrameRef::Lost { cpu, total },
+            Decoded::Stack => FrameRef::Stack(&self.stack),
+            Decoded::Symbol => FrameRef::Symbol(&self.symbol),
             Decoded::End(summary) => FrameRef::End(summary),
         }))
     }
@@ -394,6 +457,23 @@ impl<R: Read> RecordReader<R> {
                 let total = u64::from_le_bytes(payload[4..12].try_into().unwrap());
                 self.consume(FRAME_HEADER_LEN + LOST_PAYLOAD_LEN);
                 Ok(Some(Decoded::Lost { cpu, total }))
+            }
+            frame_type::STACK | frame_type::SYMBOL => {
+                if len > MAX_STACK_LEN {
+                    return Err(RecordError::StackTooLarge { offset, len });
+                }
+                self.consume(FRAME_HEADER_LEN);
+                let json = self
+                    .take_vec(len as usize)?
+                    .ok_or(RecordError::Truncated { offset })?;
+                let bad = |source| RecordError::BadStack { offset, source };
+                if frame_type == frame_type::STACK {
+                    self.stack = serde_json::from_slice(&json).map_err(bad)?;
+                    Ok(Some(Decoded::Stack))
+                } else {
+                    self.symbol = serde_json::from_slice(&json).map_err(bad)?;
+                    Ok(Some(Decoded::Symbol))
+                }
             }
             frame_type::END => {
                 if len > MAX_SUMMARY_LEN {
@@ -572,6 +652,8 @@ pub fn replay<R: Read>(reader: &mut RecordReader<R>, sink: &mut dyn Sink) -> io:
                 *seen = (*seen).max(total);
                 sink.lost(cpu, total)?;
             }
+            Ok(Some(FrameRef::Stack(stack))) => sink.stack(stack)?,
+            Ok(Some(FrameRef::Symbol(frame))) => sink.symbol(frame)?,
             Ok(Some(FrameRef::End(summary))) => break (RecordEnd::Complete, summary),
             Ok(None) => break (RecordEnd::Interrupted, counted),
             Err(error) => break (RecordEnd::Failed(error), counted),

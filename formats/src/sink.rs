@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::abi::RawEvent;
 use crate::meta::TraceMeta;
+use crate::stack::{Stack, StackFrame};
 
 /// Counters of a finished (or interrupted) trace.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +28,18 @@ pub trait Sink {
     fn event(&mut self, event: &RawEvent) -> io::Result<()>;
     /// The kernel dropped events on `cpu`; `total_lost_on_cpu` is cumulative.
     fn lost(&mut self, cpu: u32, total_lost_on_cpu: u64) -> io::Result<()>;
+    /// A kernel stack (`--stack`), given once before the first event whose
+    /// `stack_id` names it. Sinks that show no stacks ignore it.
+    fn stack(&mut self, stack: &Stack) -> io::Result<()> {
+        let _ = stack;
+        Ok(())
+    }
+    /// The name of a code address events carry (a drop location), given
+    /// once before the first event that carries it.
+    fn symbol(&mut self, frame: &StackFrame) -> io::Result<()> {
+        let _ = frame;
+        Ok(())
+    }
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;
     /// Pushes buffered output out, e.g. after each ring buffer poll of a live
     /// trace so lines appear promptly.
@@ -45,6 +58,12 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn lost(&mut self, cpu: u32, total_lost_on_cpu: u64) -> io::Result<()> {
         (**self).lost(cpu, total_lost_on_cpu)
+    }
+    fn stack(&mut self, stack: &Stack) -> io::Result<()> {
+        (**self).stack(stack)
+    }
+    fn symbol(&mut self, frame: &StackFrame) -> io::Result<()> {
+        (**self).symbol(frame)
     }
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
         (**self).finish(summary)

@@ -13,6 +13,7 @@
 //! written in place and mostly fixed-size copies: no `format!`, no
 //! per-field `memcpy` calls.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::LazyLock;
 
@@ -20,6 +21,7 @@ use crate::abi::{self, EventKind, RawEvent, event_flag};
 use crate::describe::{Names, TcpFlagLetters, has_ports, is_icmp, l4_proto_names, tc_handle_parts};
 use crate::meta::{ProbeDesc, TraceMeta, ValueKind, nf_hook_name, tcp_state_name};
 use crate::sink::{Sink, Summary};
+use crate::stack::{Stack, StackFrame};
 use crate::tdma::TdmaEvent;
 use crate::time::time_of_day;
 
@@ -55,6 +57,8 @@ pub struct TextPrinter<W: Write> {
     /// The line under construction, `LINE_BOUND_WITHOUT_NAMES` plus the
     /// longest names long.
     line: Vec<u8>,
+    /// Kernel stacks by id, rendered as the lines printed under an event.
+    stacks: HashMap<u32, Vec<u8>>,
 }
 
 /// A pre-rendered probe column, zero-padded to at least [`Self::COPY`]
@@ -89,6 +93,7 @@ impl<W: Write> TextPrinter<W> {
             names: None,
             probe_columns: Vec::new(),
             line: Vec::new(),
+            stacks: HashMap::new(),
         }
     }
 
@@ -155,7 +160,30 @@ impl<W: Write> Sink for TextPrinter<W> {
         let mut line = Line::new(&mut self.line, self.color);
         line.event(names, &self.probe_columns, event);
         let len = line.pos;
-        self.out.write_all(&self.line[..len])
+        self.out.write_all(&self.line[..len])?;
+        if event.stack_id >= 0
+            && let Some(frames) = self.stacks.get(&(event.stack_id as u32))
+        {
+            self.out.write_all(frames)?;
+        }
+        Ok(())
+    }
+
+    fn symbol(&mut self, frame: &StackFrame) -> io::Result<()> {
+        crate::describe::learn(&mut self.names, frame);
+        Ok(())
+    }
+
+    /// Rendered once: one indented line per frame under each event.
+    fn stack(&mut self, stack: &Stack) -> io::Result<()> {
+        let mut lines = Vec::new();
+        for frame in &stack.frames {
+            lines.extend_from_slice(b"        ");
+            lines.extend_from_slice(frame.describe().as_bytes());
+            lines.push(b'\n');
+        }
+        self.stacks.insert(stack.id, lines);
+        Ok(())
     }
 
     /// Lost events are status, reported on stderr by the caller.
@@ -436,8 +464,16 @@ impl<'a> Line<'a> {
                     None => self.decimal(ev.value),
                 }
                 if ev.aux != 0 {
-                    self.bytes(b" at 0x");
-                    self.hex(ev.aux);
+                    match names.locations.get(&ev.aux) {
+                        Some(name) => {
+                            self.bytes(b" at ");
+                            self.bytes(name.as_bytes());
+                        }
+                        None => {
+                            self.bytes(b" at 0x");
+                            self.hex(ev.aux);
+                        }
+                    }
                 }
                 self.color_off();
                 self.byte(b' ');

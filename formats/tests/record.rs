@@ -434,3 +434,85 @@ fn created_file_mode_is_0600() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+fn sample_stack() -> formats::stack::Stack {
+    use formats::stack::{Stack, StackFrame};
+    Stack {
+        id: 42,
+        frames: vec![
+            StackFrame {
+                addr: 0xffff_ffff_8190_0005,
+                symbol: Some("ip_rcv".into()),
+                offset: 5,
+                module: None,
+            },
+            StackFrame {
+                addr: 0xffff_ffff_c000_0010,
+                symbol: Some("tdma_enqueue".into()),
+                offset: 0x10,
+                module: Some("sch_tdma".into()),
+            },
+            StackFrame {
+                addr: 0xffff_ffff_c100_0000,
+                ..StackFrame::default()
+            },
+        ],
+    }
+}
+
+/// Stacks travel with their names: a report on another machine shows them
+/// as the tracing host named them, in text and JSON.
+#[test]
+fn stacks_round_trip_with_their_symbols_and_reach_the_printers() {
+    let mut event = tcp_drop(3);
+    event.stack_id = 42;
+    let mut writer = RecordWriter::new(Vec::new());
+    writer.begin(&meta()).unwrap();
+    writer.stack(&sample_stack()).unwrap();
+    writer.event(&event).unwrap();
+    writer.finish(&SUMMARY).unwrap();
+    let bytes = writer.into_inner().unwrap();
+
+    let (_, frames, complete) = read_all(&bytes).unwrap();
+    assert!(complete);
+    assert_eq!(frames[0], Frame::Stack(sample_stack()));
+    assert_eq!(frames[1], Frame::Event(event));
+
+    let mut text = formats::text::TextPrinter::new(Vec::new());
+    replay(
+        &mut RecordReader::new(Cursor::new(&bytes)).unwrap(),
+        &mut text,
+    )
+    .unwrap();
+    let text = String::from_utf8(text.into_inner()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines[1], "        ip_rcv+0x5");
+    assert_eq!(lines[2], "        tdma_enqueue+0x10 [sch_tdma]");
+    assert_eq!(lines[3], "        0xffffffffc1000000");
+
+    let mut json = formats::json::JsonPrinter::new(Vec::new());
+    replay(
+        &mut RecordReader::new(Cursor::new(&bytes)).unwrap(),
+        &mut json,
+    )
+    .unwrap();
+    let line: serde_json::Value = serde_json::from_slice(&json.into_inner()).unwrap();
+    assert_eq!(line["stack_id"], 42);
+    assert_eq!(line["stack"][1], "tdma_enqueue+0x10 [sch_tdma]");
+}
+
+#[test]
+fn a_corrupt_stack_frame_is_an_error() {
+    let mut writer = RecordWriter::new(Vec::new());
+    writer.begin(&meta()).unwrap();
+    writer.stack(&sample_stack()).unwrap();
+    writer.finish(&SUMMARY).unwrap();
+    let mut bytes = writer.into_inner().unwrap();
+    let first = frames_start(&bytes);
+    bytes[first + 8] = b'[';
+    assert_eq!(
+        error_text(&bytes),
+        format!("corrupt record: bad stack or symbol at byte {first}")
+    );
+}

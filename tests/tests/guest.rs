@@ -318,3 +318,43 @@ fn firewall_drop_shows_hook_and_reason() {
         .unwrap();
     assert_eq!(drop["drop_reason"], "NETFILTER_DROP");
 }
+
+/// `--stack` with function probes (and 6.1's verifier): entries of a probed
+/// function carry the stack that called it, without the trampoline on top.
+fn stacks_of_function_entries(backend: &str) {
+    require_root();
+    let net = TestNet::create("gstk").unwrap();
+    let filter = format!("udp and port 9010 and ({})", netns_filter(&net));
+    let mut args = trace_args(backend, &["ip_rcv"], &filter, false);
+    args.push("--stack".into());
+    let lines = traced(&args, || {
+        assert_eq!(net.udp_send(false, 9010, 2).unwrap(), 2);
+    });
+    let entry = lines
+        .iter()
+        .find(|e| e["probe"] == "ip_rcv" && e["kind"] == "entry")
+        .unwrap_or_else(|| panic!("no ip_rcv entry: {lines:?}"));
+    let stack: Vec<&str> = entry["stack"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no stack: {entry}"))
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(!stack[0].starts_with("bpf_"), "{stack:?}");
+    assert!(
+        stack.iter().any(|f| f.starts_with("__netif_receive_skb")),
+        "{stack:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs fentry: scripts/test.sh runs it in the QEMU guest"]
+fn stacks_of_function_entries_with_fentry() {
+    stacks_of_function_entries("fentry");
+}
+
+#[test]
+#[ignore = "needs kprobes: scripts/test.sh runs it in the QEMU guest"]
+fn stacks_of_function_entries_with_kprobes() {
+    stacks_of_function_entries("kprobe");
+}

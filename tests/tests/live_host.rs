@@ -237,6 +237,44 @@ fn dropped_packet_shows_its_drop_reason() {
     let drop =
         drop.unwrap_or_else(|| panic!("no kfree_skb for the datagram:\n{}", summary(&events)));
     assert_eq!(field(drop, "drop_reason"), "NO_SOCKET");
+    // Where it was dropped, named from kallsyms: the UDP receive path.
+    let location = drop["drop_location_symbol"].as_str().unwrap_or_default();
+    assert!(
+        location.contains("udp"),
+        "drop location {location:?}: {drop}"
+    );
+}
+
+/// `--stack`: the drop comes with the kernel stack that dropped it, named
+/// from kallsyms, innermost first, without the BPF glue on top.
+#[test]
+fn stack_shows_where_the_kernel_dropped_a_packet() {
+    require_root();
+    let net = TestNet::create("stk").unwrap();
+    let filter = format!("udp and port 9005 and ({})", netns_filter(&net));
+    let events = trace_while(
+        &["--backend", "tracepoint", "--stack", "-o", "json", &filter],
+        || net.udp_to_closed_port(9005).unwrap(),
+    );
+    let drop = events
+        .iter()
+        .find(|e| is(e, "probe", "kfree_skb") && e["dport"].as_u64() == Some(9005))
+        .unwrap_or_else(|| panic!("no kfree_skb for the datagram:\n{}", summary(&events)));
+    let stack: Vec<&str> = drop["stack"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no stack: {drop}"))
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(!stack[0].starts_with("bpf_"), "{stack:?}");
+    // The UDP receive path that found no socket, below the drop.
+    assert!(
+        stack
+            .iter()
+            .any(|f| f.starts_with("__udp4_lib_rcv+") || f.starts_with("udp_rcv+")),
+        "{stack:?}"
+    );
+    assert!(stack.iter().any(|f| f.starts_with("ip_")), "{stack:?}");
 }
 
 #[test]
@@ -248,8 +286,16 @@ fn record_then_report_round_trips_real_events() {
     let file = dir.join("trace.pkt");
     let file_arg = file.to_str().unwrap();
     let filter = netns_filter(&net);
-    let tracer =
-        Tracer::start(&["record", "--backend", "tracepoint", "-o", file_arg, &filter]).unwrap();
+    let tracer = Tracer::start(&[
+        "record",
+        "--backend",
+        "tracepoint",
+        "--stack",
+        "-o",
+        file_arg,
+        &filter,
+    ])
+    .unwrap();
     net.udp_send(false, 9005, 4).unwrap();
     std::thread::sleep(SETTLE);
     let out = tracer.stop().unwrap();
@@ -265,6 +311,18 @@ fn record_then_report_round_trips_real_events() {
         .filter(|e| is(e, "probe", "netif_receive_skb") && e["dport"].as_u64() == Some(9005))
         .count();
     assert_eq!(datagrams, 4, "{}", summary(&events));
+    // Stacks come back named from the record alone.
+    let received = events
+        .iter()
+        .find(|e| is(e, "probe", "netif_receive_skb") && e["dport"].as_u64() == Some(9005))
+        .unwrap();
+    let stack = received["stack"].as_array().expect("a stack");
+    assert!(
+        stack
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("__netif_receive_skb")),
+        "{stack:?}"
+    );
 
     let text = run(&["report", file_arg]);
     assert_eq!(text.code, Some(0));

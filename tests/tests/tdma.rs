@@ -281,7 +281,8 @@ const FLOOD_GUARD_NS: u64 = 100_000;
 /// 10 Mbit/s: a window's usable 1.9 ms carries 2375 bytes.
 const FLOOD_RATE_BYTES: u64 = 1_250_000;
 /// Between the qdisc reading its clock and the tracepoint's timestamp: a
-/// few µs natively, more under emulation (an interrupt may come between).
+/// few µs natively, more under emulation (an interrupt may come between,
+/// or the host may deschedule the emulated CPU: then far more, rarely).
 const EDGE_TOLERANCE_NS: i64 = 250_000;
 
 #[test]
@@ -361,7 +362,7 @@ fn under_a_udp_flood_dequeues_stay_in_windows_within_budget_and_drops_are_counte
         for sent in w["sent"].as_array().unwrap() {
             let offset = sent["offset_ns"].as_i64().unwrap_or(0);
             assert!(
-                (-EDGE_TOLERANCE_NS..length + EDGE_TOLERANCE_NS).contains(&offset),
+                (0..=length).contains(&offset),
                 "sent {offset} ns into a {length} ns window: {w}"
             );
             assert_eq!(sent["packet"]["probe"], "tdma_dequeue");
@@ -374,29 +375,63 @@ fn under_a_udp_flood_dequeues_stay_in_windows_within_budget_and_drops_are_counte
         base_ns: 0,
         windows: FLOOD_WINDOWS.to_vec(),
     };
+    // When the qdisc decided, on its clock: the end of the window it names
+    // (computed here from the schedule) minus the time it says was left.
+    let decided: Vec<u64> = dequeues
+        .iter()
+        .map(|d| {
+            let t = &d["tdma"];
+            let (frame, window) = (t["frame"].as_i64().unwrap(), t["window"].as_u64().unwrap());
+            let (offset, length) = FLOOD_WINDOWS[window as usize];
+            let end = frame * (10 * MS) as i64 + (offset + length) as i64;
+            (end - t["left_ns"].as_i64().unwrap()) as u64
+        })
+        .collect();
+    let by_qdisc = analyse(&schedule, &decided);
+    // Where the events' own timestamps put them: later than the decision by
+    // the tracing delay, which an emulated CPU descheduled by its host can
+    // stretch past any tolerance now and then.
     let ts: Vec<u64> = dequeues
         .iter()
         .map(|e| e["ts_ns"].as_u64().unwrap())
         .collect();
-    let edges = analyse(&schedule, &ts);
+    let by_event = analyse(&schedule, &ts);
+    let late_events = ts
+        .iter()
+        .zip(&decided)
+        .filter(|&(&ts, &decided)| ts as i64 - decided as i64 > EDGE_TOLERANCE_NS)
+        .count();
     eprintln!(
-        "{} dequeues; worst slack {:.1} us (tolerance {:.1} us); after opening {}; before closing {}",
-        edges.dequeues,
-        edges.worst_slack_ns as f64 / 1e3,
+        "{} dequeues; worst slack {:.1} us by the qdisc's clock (tolerance 0), {:.1} us by \
+         event timestamps (tolerance {:.1} us; {late_events} events later than that after their \
+         decision); after opening {}; before closing {}",
+        by_qdisc.dequeues,
+        by_qdisc.worst_slack_ns as f64 / 1e3,
+        by_event.worst_slack_ns as f64 / 1e3,
         EDGE_TOLERANCE_NS as f64 / 1e3,
-        summary_us(&edges.after_open_ns),
-        summary_us(&edges.before_close_ns)
+        summary_us(&by_qdisc.after_open_ns),
+        summary_us(&by_qdisc.before_close_ns)
     );
-    assert!(edges.dequeues > 100, "{} dequeues", edges.dequeues);
-    assert!(
-        edges.worst_slack_ns >= -EDGE_TOLERANCE_NS,
-        "a dequeue {} us outside every window",
-        -edges.worst_slack_ns / 1000
-    );
-    // The module's own view: time left in the window, never negative.
+    assert!(by_qdisc.dequeues > 100, "{} dequeues", by_qdisc.dequeues);
+    // Every decision inside a window, before its guard.
+    assert_eq!(by_qdisc.outside, 0, "dequeues outside every window");
     for d in &dequeues {
-        assert!(d["tdma"]["left_ns"].as_i64().unwrap() >= 0, "{d}");
+        assert!(
+            d["tdma"]["left_ns"].as_i64().unwrap() >= FLOOD_GUARD_NS as i64,
+            "dequeued inside the guard: {d}"
+        );
     }
+    // The timestamps agree, but for the rare descheduled event.
+    let outliers = ts
+        .iter()
+        .filter(|&&t| analyse(&schedule, &[t]).worst_slack_ns < -EDGE_TOLERANCE_NS)
+        .count();
+    assert!(
+        outliers * 100 <= ts.len(),
+        "{outliers} of {} event timestamps more than {} us outside every window",
+        ts.len(),
+        EDGE_TOLERANCE_NS / 1000
+    );
 
     let budget = FLOOD_RATE_BYTES * (2 * MS - FLOOD_GUARD_NS) / 1_000_000_000;
     let closes = of("tdma_window_close");
@@ -488,8 +523,13 @@ fn a_schedule_change_under_load_loses_and_reorders_nothing() {
         dequeued, enqueued,
         "the qdisc sent in another order or lost some"
     );
-    let consecutive = dequeued.windows(2).all(|p| p[1] == (p[0] + 1) % 65536);
-    assert!(consecutive, "IP ids not in send order");
+    // What reaches the qdisc may already differ from the send order (the
+    // first datagrams wait in the neighbour table for ARP, and its flush
+    // races later sends); the qdisc's own promise is the assert above.
+    let in_send_order = dequeued
+        .windows(2)
+        .filter(|p| p[1] == (p[0] + 1) % 65536)
+        .count();
     assert!(!events.iter().any(|e| e["probe"] == "tdma_drop"));
     let changes: Vec<&Value> = events
         .iter()
@@ -509,9 +549,9 @@ fn a_schedule_change_under_load_loses_and_reorders_nothing() {
     assert_eq!(xstats["dropped_limit"], 0, "{xstats}");
     let in_order = received.windows(2).filter(|p| p[1] == p[0] + 1).count();
     eprintln!(
-        "qdisc: 3000 enqueued, 3000 dequeued in order across 2 changes; receiver got {} ({} consecutive pairs)",
+        "qdisc: 3000 enqueued, 3000 dequeued in enqueue order across 2 changes \
+         ({in_send_order} of 2999 pairs in send order); receiver got {} ({in_order} pairs in order)",
         received.len(),
-        in_order
     );
 }
 

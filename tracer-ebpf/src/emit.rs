@@ -1,13 +1,16 @@
 //! Building events and deciding which reach the ring buffer.
 
+use core::ffi::c_void;
+
 use aya_ebpf::helpers::{
-    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_get_stackid,
+    bpf_ktime_get_ns,
 };
 use formats::abi::{EventKind, RawEvent, counter, event_flag};
 
 use crate::filter;
 use crate::kernel::{offset, read};
-use crate::maps::{COUNTERS, EVENTS, TRACKED};
+use crate::maps::{COUNTERS, EVENTS, STACKS, TRACKED};
 use crate::packet;
 
 #[inline(always)]
@@ -129,6 +132,26 @@ pub fn accept(ev: &mut RawEvent, frees: bool) -> bool {
         false
     }
 }
+
+/// With `--stack`, records the kernel stack of the program's context in the
+/// shared stack map and notes its id in the event, then outputs it.
+#[inline(always)]
+pub fn output_with_stack(ctx: *mut c_void, ev: &mut RawEvent) {
+    if filter::stacks() {
+        // SAFETY: `ctx` is the running program's context; STACKS is a stack
+        // trace map (the helper checks both).
+        let id = unsafe {
+            bpf_get_stackid(ctx, core::ptr::addr_of!(STACKS) as *mut c_void, STACK_FLAGS)
+        };
+        ev.stack_id = if id >= 0 { id as i32 } else { -1 };
+    }
+    output(ev);
+}
+
+/// Kernel stack; equal stacks share one id, and a hash collision with a
+/// different stack yields no id rather than replacing a stack userspace may
+/// not have read yet (no BPF_F_REUSE_STACKID).
+const STACK_FLAGS: u64 = 0;
 
 /// Copies the event into the ring buffer; a full ring counts as lost.
 #[inline(always)]

@@ -30,6 +30,11 @@ pub fn follow_skb() -> bool {
 }
 
 #[inline(always)]
+pub fn stacks() -> bool {
+    config_word(|c| &c.flags) & config_flag::STACKS != 0
+}
+
+#[inline(always)]
 fn insn(i: usize) -> FilterInsn {
     // SAFETY: i < FILTER_MAX_INSNS is checked by the caller's loop bound.
     unsafe { core::ptr::read_volatile(&CONFIG.filter[i]) }

@@ -18,7 +18,7 @@ use aya_ebpf::{
 };
 use formats::abi::{EventKind, RawEvent, event_flag};
 
-use emit::{accept, fill_skb, fill_sock, new_event, output};
+use emit::{accept, fill_skb, fill_sock, new_event, output, output_with_stack};
 use kernel::{offset, read};
 
 /// Marks "this function has no such argument".
@@ -85,7 +85,7 @@ const MAX_TRAMPOLINE_SLOTS: usize = 13;
 /// (tcp_v4_connect around the SYN). Deciding that in the kernel would need a
 /// buffer of undecided frames and loops the verifier cannot afford.
 #[inline(always)]
-fn enter(skb: u64, sk: u64, nf_state: u64) {
+fn enter(ctx: *mut core::ffi::c_void, skb: u64, sk: u64, nf_state: u64) {
     let mut ev = new_event(global(&PROBE_ID), EventKind::Entry);
     if nf_state != 0 {
         let hook: u8 = read(nf_state, offset(|o| &o.nf_state_hook)).unwrap_or(u8::MAX);
@@ -103,7 +103,7 @@ fn enter(skb: u64, sk: u64, nf_state: u64) {
             ev.flags |= event_flag::TENTATIVE;
         }
     }
-    output(&ev);
+    output_with_stack(ctx, &mut ev);
     frames::push(ev.probe_id);
 }
 
@@ -125,6 +125,7 @@ fn leave(skb: u64, ret: u64) {
 pub fn fn_entry(ctx: FEntryContext) -> u32 {
     let raw = ctx.as_ptr();
     enter(
+        raw,
         trampoline_arg(raw, global(&SKB_ARG)),
         trampoline_arg(raw, global(&SOCK_ARG)),
         trampoline_arg(raw, global(&NF_STATE_ARG)),
@@ -147,6 +148,7 @@ pub fn fn_exit(ctx: FExitContext) -> u32 {
 pub fn kp_entry(ctx: ProbeContext) -> u32 {
     let raw = ctx.as_ptr();
     enter(
+        raw,
         register_arg(raw, global(&SKB_ARG)),
         register_arg(raw, global(&SOCK_ARG)),
         register_arg(raw, global(&NF_STATE_ARG)),

@@ -17,13 +17,16 @@ mod maps;
 mod packet;
 mod tdma;
 
+use core::ffi::c_void;
+
 use aya_ebpf::{
+    EbpfContext,
     macros::{btf_tracepoint, fentry, kprobe},
     programs::{BtfTracePointContext, FEntryContext, ProbeContext},
 };
 use formats::abi::{EventKind, RawEvent, probe_id};
 
-use emit::{accept, fill_dev, fill_skb, fill_sock, new_event, output};
+use emit::{accept, fill_dev, fill_skb, fill_sock, new_event, output_with_stack};
 use kernel::{offset, read};
 
 /// Softirq vectors whose passes the stitcher must tell apart.
@@ -34,14 +37,14 @@ const NET_RX_SOFTIRQ: u32 = 3;
 /// flushed by function entries only: a flush loop in every tracepoint program
 /// would exceed the verifier's complexity budget.
 #[inline(always)]
-fn submit(ev: &mut RawEvent, frees: bool) {
+fn submit(ctx: *mut c_void, ev: &mut RawEvent, frees: bool) {
     if accept(ev, frees) {
-        output(ev);
+        output_with_stack(ctx, ev);
     }
 }
 
 #[inline(always)]
-fn skb_event(probe: u32, skb: u64, value: u64, aux: u64, frees: bool) {
+fn skb_event(ctx: *mut c_void, probe: u32, skb: u64, value: u64, aux: u64, frees: bool) {
     if skb == 0 {
         return;
     }
@@ -49,25 +52,26 @@ fn skb_event(probe: u32, skb: u64, value: u64, aux: u64, frees: bool) {
     fill_skb(&mut ev, skb, 0, true, 0);
     ev.value = value;
     ev.aux = aux;
-    submit(&mut ev, frees);
+    submit(ctx, &mut ev, frees);
 }
 
 #[inline(always)]
-fn sock_event(probe: u32, sk: u64, value: u64, aux: u64) {
+fn sock_event(ctx: *mut c_void, probe: u32, sk: u64, value: u64, aux: u64) {
     let mut ev = new_event(probe, EventKind::Point);
     fill_sock(&mut ev, sk);
     ev.value = value;
     ev.aux = aux;
-    submit(&mut ev, false);
+    submit(ctx, &mut ev, false);
 }
 
 /// Queue length, and handle:parent packed as `handle << 32 | parent`.
 #[inline(always)]
-fn qdisc_event(probe: u32, qdisc: u64, skb: u64) {
+fn qdisc_event(ctx: *mut c_void, probe: u32, qdisc: u64, skb: u64) {
     let qlen: u32 = read(qdisc, offset(|o| &o.qdisc_qlen)).unwrap_or(0);
     let handle: u32 = read(qdisc, offset(|o| &o.qdisc_handle)).unwrap_or(0);
     let parent: u32 = read(qdisc, offset(|o| &o.qdisc_parent)).unwrap_or(0);
     skb_event(
+        ctx,
         probe,
         skb,
         qlen as u64,
@@ -82,13 +86,27 @@ fn qdisc_event(probe: u32, qdisc: u64, skb: u64) {
 
 #[btf_tracepoint(function = "netif_receive_skb")]
 pub fn pt_netif_receive_skb(ctx: BtfTracePointContext) -> i32 {
-    skb_event(probe_id::NETIF_RECEIVE_SKB, ctx.arg::<u64>(0), 0, 0, false);
+    skb_event(
+        ctx.as_ptr(),
+        probe_id::NETIF_RECEIVE_SKB,
+        ctx.arg::<u64>(0),
+        0,
+        0,
+        false,
+    );
     0
 }
 
 #[btf_tracepoint(function = "net_dev_queue")]
 pub fn pt_net_dev_queue(ctx: BtfTracePointContext) -> i32 {
-    skb_event(probe_id::NET_DEV_QUEUE, ctx.arg::<u64>(0), 0, 0, false);
+    skb_event(
+        ctx.as_ptr(),
+        probe_id::NET_DEV_QUEUE,
+        ctx.arg::<u64>(0),
+        0,
+        0,
+        false,
+    );
     0
 }
 
@@ -100,7 +118,7 @@ pub fn pt_net_dev_start_xmit(ctx: BtfTracePointContext) -> i32 {
     }
     let mut ev = new_event(probe_id::NET_DEV_START_XMIT, EventKind::Point);
     fill_skb(&mut ev, skb, ctx.arg::<u64>(1), true, 0);
-    submit(&mut ev, false);
+    submit(ctx.as_ptr(), &mut ev, false);
     0
 }
 
@@ -117,13 +135,14 @@ pub fn pt_net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
     fill_dev(&mut ev, ctx.arg::<u64>(2));
     ev.value = ctx.arg::<i32>(1) as i64 as u64;
     ev.pkt.skb_len = ctx.arg::<u32>(3);
-    submit(&mut ev, false);
+    submit(ctx.as_ptr(), &mut ev, false);
     0
 }
 
 #[btf_tracepoint(function = "qdisc_enqueue")]
 pub fn pt_qdisc_enqueue(ctx: BtfTracePointContext) -> i32 {
     qdisc_event(
+        ctx.as_ptr(),
         probe_id::QDISC_ENQUEUE,
         ctx.arg::<u64>(0),
         ctx.arg::<u64>(2),
@@ -134,6 +153,7 @@ pub fn pt_qdisc_enqueue(ctx: BtfTracePointContext) -> i32 {
 #[btf_tracepoint(function = "qdisc_dequeue")]
 pub fn pt_qdisc_dequeue(ctx: BtfTracePointContext) -> i32 {
     qdisc_event(
+        ctx.as_ptr(),
         probe_id::QDISC_DEQUEUE,
         ctx.arg::<u64>(0),
         ctx.arg::<u64>(3),
@@ -145,6 +165,7 @@ pub fn pt_qdisc_dequeue(ctx: BtfTracePointContext) -> i32 {
 pub fn pt_kfree_skb(ctx: BtfTracePointContext) -> i32 {
     let reason = ctx.arg::<u32>(2) as u64;
     skb_event(
+        ctx.as_ptr(),
         probe_id::KFREE_SKB,
         ctx.arg::<u64>(0),
         reason,
@@ -156,13 +177,27 @@ pub fn pt_kfree_skb(ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "consume_skb")]
 pub fn pt_consume_skb(ctx: BtfTracePointContext) -> i32 {
-    skb_event(probe_id::CONSUME_SKB, ctx.arg::<u64>(0), 0, 0, true);
+    skb_event(
+        ctx.as_ptr(),
+        probe_id::CONSUME_SKB,
+        ctx.arg::<u64>(0),
+        0,
+        0,
+        true,
+    );
     0
 }
 
 #[btf_tracepoint(function = "tcp_retransmit_skb")]
 pub fn pt_tcp_retransmit_skb(ctx: BtfTracePointContext) -> i32 {
-    skb_event(probe_id::TCP_RETRANSMIT_SKB, ctx.arg::<u64>(1), 0, 0, false);
+    skb_event(
+        ctx.as_ptr(),
+        probe_id::TCP_RETRANSMIT_SKB,
+        ctx.arg::<u64>(1),
+        0,
+        0,
+        false,
+    );
     0
 }
 
@@ -170,16 +205,28 @@ pub fn pt_tcp_retransmit_skb(ctx: BtfTracePointContext) -> i32 {
 pub fn pt_tcp_send_reset(ctx: BtfTracePointContext) -> i32 {
     let skb = ctx.arg::<u64>(1);
     if skb != 0 {
-        skb_event(probe_id::TCP_SEND_RESET, skb, 0, 0, false);
+        skb_event(ctx.as_ptr(), probe_id::TCP_SEND_RESET, skb, 0, 0, false);
     } else {
-        sock_event(probe_id::TCP_SEND_RESET, ctx.arg::<u64>(0), 0, 0);
+        sock_event(
+            ctx.as_ptr(),
+            probe_id::TCP_SEND_RESET,
+            ctx.arg::<u64>(0),
+            0,
+            0,
+        );
     }
     0
 }
 
 #[btf_tracepoint(function = "tcp_receive_reset")]
 pub fn pt_tcp_receive_reset(ctx: BtfTracePointContext) -> i32 {
-    sock_event(probe_id::TCP_RECEIVE_RESET, ctx.arg::<u64>(0), 0, 0);
+    sock_event(
+        ctx.as_ptr(),
+        probe_id::TCP_RECEIVE_RESET,
+        ctx.arg::<u64>(0),
+        0,
+        0,
+    );
     0
 }
 
@@ -187,14 +234,26 @@ pub fn pt_tcp_receive_reset(ctx: BtfTracePointContext) -> i32 {
 pub fn pt_inet_sock_set_state(ctx: BtfTracePointContext) -> i32 {
     let old = ctx.arg::<u32>(1) as u64;
     let new = ctx.arg::<u32>(2) as u64;
-    sock_event(probe_id::INET_SOCK_SET_STATE, ctx.arg::<u64>(0), new, old);
+    sock_event(
+        ctx.as_ptr(),
+        probe_id::INET_SOCK_SET_STATE,
+        ctx.arg::<u64>(0),
+        new,
+        old,
+    );
     0
 }
 
 #[btf_tracepoint(function = "udp_fail_queue_rcv_skb")]
 pub fn pt_udp_fail_queue_rcv_skb(ctx: BtfTracePointContext) -> i32 {
     let rc = ctx.arg::<i32>(0) as i64 as u64;
-    sock_event(probe_id::UDP_FAIL_QUEUE_RCV_SKB, ctx.arg::<u64>(1), rc, 0);
+    sock_event(
+        ctx.as_ptr(),
+        probe_id::UDP_FAIL_QUEUE_RCV_SKB,
+        ctx.arg::<u64>(1),
+        rc,
+        0,
+    );
     0
 }
 

@@ -4,7 +4,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{LruHashMap, PerCpuArray, RingBuf, StackTrace},
 };
 use formats::abi::counter;
 
@@ -28,3 +28,8 @@ pub static TRACKED: LruHashMap<u64, u64> = LruHashMap::with_max_entries(MAX_TRAC
 /// Per-CPU stack of the function frames open on this CPU.
 #[map]
 pub static FRAMES: PerCpuArray<FrameStack> = PerCpuArray::with_max_entries(1, 0);
+
+/// Kernel stacks for `--stack`, by id. One entry unless the loader sizes it
+/// (a stack map is allocated in full up front, ~1 KiB per entry).
+#[map]
+pub static STACKS: StackTrace = StackTrace::with_max_entries(1, 0);

@@ -4,14 +4,17 @@
 //! The argument order is a contract with the module; where each lands in the
 //! event is documented at `formats::abi::tdma`.
 
+use core::ffi::c_void;
+
 use aya_ebpf::{
+    EbpfContext,
     macros::{map, raw_tracepoint},
     maps::PerCpuArray,
     programs::RawTracePointContext,
 };
 use formats::abi::{EventKind, RawEvent, probe_id};
 
-use crate::emit::{accept, fill_dev, fill_skb, init_event, new_event, output};
+use crate::emit::{accept, fill_dev, fill_skb, init_event, new_event, output_with_stack};
 use crate::kernel::{offset, read};
 
 /// The device a qdisc belongs to: `sch->dev_queue->dev`.
@@ -26,14 +29,14 @@ fn qdisc_dev(sch: u64) -> u64 {
 /// `set` adds the tracepoint's own values; the event is built in place
 /// (returning it would need a second copy on the 512-byte BPF stack).
 #[inline(always)]
-fn packet_event(probe: u32, sch: u64, skb: u64, set: impl FnOnce(&mut RawEvent)) {
+fn packet_event(ctx: *mut c_void, probe: u32, sch: u64, skb: u64, set: impl FnOnce(&mut RawEvent)) {
     if skb == 0 {
         return;
     }
     let mut ev = new_event(probe, EventKind::Point);
     fill_skb(&mut ev, skb, qdisc_dev(sch), true, 0);
     set(&mut ev);
-    submit(&mut ev, false);
+    submit(ctx, &mut ev, false);
 }
 
 /// Window and change events concern no packet: the filter sees only the
@@ -43,7 +46,7 @@ fn packet_event(probe: u32, sch: u64, skb: u64, set: impl FnOnce(&mut RawEvent))
 /// The qdisc runs these tracepoints with bottom halves off and its lock
 /// held, so two never share a CPU's slot at once.
 #[inline(always)]
-fn qdisc_event(probe: u32, sch: u64, set: impl FnOnce(&mut RawEvent)) {
+fn qdisc_event(ctx: *mut c_void, probe: u32, sch: u64, set: impl FnOnce(&mut RawEvent)) {
     let Some(ev) = SCRATCH.get_ptr_mut(0) else {
         return;
     };
@@ -53,39 +56,51 @@ fn qdisc_event(probe: u32, sch: u64, set: impl FnOnce(&mut RawEvent)) {
     init_event(ev, probe, EventKind::Point);
     fill_dev(ev, qdisc_dev(sch));
     set(ev);
-    submit(ev, false);
+    submit(ctx, ev, false);
 }
 
 #[map]
 static SCRATCH: PerCpuArray<RawEvent> = PerCpuArray::with_max_entries(1, 0);
 
 #[inline(always)]
-fn submit(ev: &mut RawEvent, frees: bool) {
+fn submit(ctx: *mut c_void, ev: &mut RawEvent, frees: bool) {
     if accept(ev, frees) {
-        output(ev);
+        output_with_stack(ctx, ev);
     }
 }
 
 /// `tdma_enqueue(sch, skb, u32 qlen, u32 backlog)`
 #[raw_tracepoint(tracepoint = "tdma_enqueue")]
 pub fn rtp_tdma_enqueue(ctx: RawTracePointContext) -> i32 {
-    packet_event(probe_id::TDMA_ENQUEUE, ctx.arg(0), ctx.arg(1), |ev| {
-        ev.value = ctx.arg::<u64>(2) as u32 as u64;
-        ev.aux = ctx.arg::<u64>(3) as u32 as u64;
-    });
+    packet_event(
+        ctx.as_ptr(),
+        probe_id::TDMA_ENQUEUE,
+        ctx.arg(0),
+        ctx.arg(1),
+        |ev| {
+            ev.value = ctx.arg::<u64>(2) as u32 as u64;
+            ev.aux = ctx.arg::<u64>(3) as u32 as u64;
+        },
+    );
     0
 }
 
 /// `tdma_dequeue(sch, skb, u32 window, s64 frame, s64 left_ns, u64 waited_ns, u32 qlen)`
 #[raw_tracepoint(tracepoint = "tdma_dequeue")]
 pub fn rtp_tdma_dequeue(ctx: RawTracePointContext) -> i32 {
-    packet_event(probe_id::TDMA_DEQUEUE, ctx.arg(0), ctx.arg(1), |ev| {
-        ev.extra = ctx.arg::<u64>(2) as u32;
-        ev.args[0] = ctx.arg(3);
-        ev.aux = ctx.arg(4);
-        ev.value = ctx.arg(5);
-        ev.args[1] = ctx.arg::<u64>(6) as u32 as u64;
-    });
+    packet_event(
+        ctx.as_ptr(),
+        probe_id::TDMA_DEQUEUE,
+        ctx.arg(0),
+        ctx.arg(1),
+        |ev| {
+            ev.extra = ctx.arg::<u64>(2) as u32;
+            ev.args[0] = ctx.arg(3);
+            ev.aux = ctx.arg(4);
+            ev.value = ctx.arg(5);
+            ev.args[1] = ctx.arg::<u64>(6) as u32 as u64;
+        },
+    );
     0
 }
 
@@ -93,17 +108,23 @@ pub fn rtp_tdma_dequeue(ctx: RawTracePointContext) -> i32 {
 /// but kfree_skb reports that separately.
 #[raw_tracepoint(tracepoint = "tdma_drop")]
 pub fn rtp_tdma_drop(ctx: RawTracePointContext) -> i32 {
-    packet_event(probe_id::TDMA_DROP, ctx.arg(0), ctx.arg(1), |ev| {
-        ev.value = ctx.arg::<u64>(2) as u32 as u64;
-        ev.aux = ctx.arg::<u64>(3) as u32 as u64;
-    });
+    packet_event(
+        ctx.as_ptr(),
+        probe_id::TDMA_DROP,
+        ctx.arg(0),
+        ctx.arg(1),
+        |ev| {
+            ev.value = ctx.arg::<u64>(2) as u32 as u64;
+            ev.aux = ctx.arg::<u64>(3) as u32 as u64;
+        },
+    );
     0
 }
 
 /// `tdma_window_open(sch, u32 window, s64 frame, s64 start_ns, s64 end_ns, s64 now_ns, u32 qlen)`
 #[raw_tracepoint(tracepoint = "tdma_window_open")]
 pub fn rtp_tdma_window_open(ctx: RawTracePointContext) -> i32 {
-    qdisc_event(probe_id::TDMA_WINDOW_OPEN, ctx.arg(0), |ev| {
+    qdisc_event(ctx.as_ptr(), probe_id::TDMA_WINDOW_OPEN, ctx.arg(0), |ev| {
         ev.extra = ctx.arg::<u64>(1) as u32;
         ev.value = ctx.arg(2);
         ev.aux = ctx.arg(3);
@@ -117,14 +138,19 @@ pub fn rtp_tdma_window_open(ctx: RawTracePointContext) -> i32 {
 /// `tdma_window_close(sch, u32 window, s64 frame, s64 end_ns, s64 now_ns, u32 packets, u64 bytes, u32 qlen)`
 #[raw_tracepoint(tracepoint = "tdma_window_close")]
 pub fn rtp_tdma_window_close(ctx: RawTracePointContext) -> i32 {
-    qdisc_event(probe_id::TDMA_WINDOW_CLOSE, ctx.arg(0), |ev| {
-        ev.extra = ctx.arg::<u64>(1) as u32;
-        ev.value = ctx.arg(2);
-        ev.aux = ctx.arg(3);
-        ev.args[0] = ctx.arg(4);
-        ev.args[1] = ctx.arg::<u64>(5) as u32 as u64;
-        ev.args[2] = ctx.arg(6);
-    });
+    qdisc_event(
+        ctx.as_ptr(),
+        probe_id::TDMA_WINDOW_CLOSE,
+        ctx.arg(0),
+        |ev| {
+            ev.extra = ctx.arg::<u64>(1) as u32;
+            ev.value = ctx.arg(2);
+            ev.aux = ctx.arg(3);
+            ev.args[0] = ctx.arg(4);
+            ev.args[1] = ctx.arg::<u64>(5) as u32 as u64;
+            ev.args[2] = ctx.arg(6);
+        },
+    );
     0
 }
 
@@ -132,7 +158,7 @@ pub fn rtp_tdma_window_close(ctx: RawTracePointContext) -> i32 {
 /// u32 new_windows, s64 effective_ns, s64 now_ns)`
 #[raw_tracepoint(tracepoint = "tdma_change")]
 pub fn rtp_tdma_change(ctx: RawTracePointContext) -> i32 {
-    qdisc_event(probe_id::TDMA_CHANGE, ctx.arg(0), |ev| {
+    qdisc_event(ctx.as_ptr(), probe_id::TDMA_CHANGE, ctx.arg(0), |ev| {
         ev.aux = ctx.arg(1);
         let old_windows = ctx.arg::<u64>(2) as u32 & 0xffff;
         ev.value = ctx.arg(3);

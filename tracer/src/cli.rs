@@ -17,6 +17,8 @@ Examples:
   pkttrace --profile tcp-in --func 'ip_*'   call trees of chosen kernel functions
   pkttrace --all-skb-funcs --dry-run        what could be probed, and why not the rest
   pkttrace --tdma --ifname veth0            sch_tdma's windows and the packets sent in each
+  pkttrace --stack 'udp and port 53'        each event with its kernel stack
+  pkttrace functions --skb 'tcp_*'          traceable functions, skb argument, source
   pkttrace doctor                           what this kernel lets pkttrace do
   pkttrace demo                             trace TCP and UDP between two throwaway namespaces
 
@@ -80,6 +82,41 @@ pub enum Command {
     Doctor,
     /// Trace TCP and UDP between two throwaway network namespaces
     Demo(DemoArgs),
+    /// Which kernel functions can be traced, their skb argument and source
+    /// location; --why NAME explains one that cannot
+    Functions(FunctionsArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  pkttrace functions 'tcp_v4_*'                 traceable TCP functions, skb position, fentry/kprobe
+  pkttrace functions --skb 'ip_*' -o json       those taking an skb, as JSON lines
+  pkttrace functions --why tcp_v4_fill_cb       why a function cannot be traced (inlined into ...)
+  pkttrace functions --why tdma_tx_ns --debug-info tdma-qdisc/module/sch_tdma.ko
+
+Exit status with --why: 0 traceable, 1 not traceable.")]
+pub struct FunctionsArgs {
+    /// Glob over the function names in the kernel's BTF (default: all)
+    #[arg(value_name = "GLOB")]
+    pub glob: Option<String>,
+    /// Only functions taking a `struct sk_buff *`
+    #[arg(long)]
+    pub skb: bool,
+    /// Explain whether and how NAME can be traced
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["glob", "skb"])]
+    pub why: Option<String>,
+    /// ELF file with DWARF (a vmlinux with debug info, or a module's .ko);
+    /// default: the distribution's debug vmlinux if installed
+    #[arg(long, value_name = "FILE")]
+    pub debug_info: Option<PathBuf>,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = FunctionsFormat::Text)]
+    pub output: FunctionsFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FunctionsFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -115,6 +152,10 @@ pub struct TraceArgs {
     /// Once a packet matches, keep tracing that skb until it is freed
     #[arg(long)]
     pub follow_skb: bool,
+    /// Record the kernel stack of every event and print it symbolized (text
+    /// and JSON lines; records keep the addresses and their symbols)
+    #[arg(long)]
+    pub stack: bool,
     /// Probe backend for function probes; tracepoints are always used
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,

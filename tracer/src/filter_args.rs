@@ -51,11 +51,13 @@ pub fn compile(args: &TraceArgs) -> Result<CompiledFilter> {
         let program = filter::compile(piece).map_err(UsageError::error)?;
         programs.push(program);
     }
-    let flags = if args.follow_skb {
-        config_flag::FOLLOW_SKB
-    } else {
-        0
-    };
+    let mut flags = 0;
+    if args.follow_skb {
+        flags |= config_flag::FOLLOW_SKB;
+    }
+    if args.stack {
+        flags |= config_flag::STACKS;
+    }
     let config =
         filter::into_config(&filter::and_all(programs), flags).map_err(UsageError::error)?;
     let text = match pieces.len() {

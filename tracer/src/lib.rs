@@ -2,6 +2,7 @@
 //! the sinks of `formats`. The binary (`main.rs`) only parses arguments.
 
 pub mod backend;
+pub mod catalog;
 pub mod cli;
 pub mod demo;
 pub mod doctor;
@@ -12,6 +13,7 @@ pub mod output;
 pub mod pins;
 pub mod session;
 pub mod status;
+pub mod symbolize;
 
 /// A mistake in the command line (exit status 2), as opposed to a failure
 /// while running (exit status 1).
@@ -56,7 +58,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         None => {
-            if cli.output.tdma && !backend::tdma::module_loaded() {
+            let mut output_args = cli.output;
+            // Stacks are printed under flat lines: the default with --stack.
+            if cli.trace.stack && output_args.output.is_none() && !output_args.tdma {
+                output_args.output = Some(cli::OutputFormat::Text);
+            }
+            if output_args.tdma && !backend::tdma::module_loaded() {
                 anyhow::bail!(
                     "--tdma shows sch_tdma's events, and the {} module is not loaded",
                     backend::tdma::MODULE
@@ -66,7 +73,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let limits = Limits::from_args(&cli.trace)?;
             let mut session = Session::start(&cli.trace, &status)?;
             let frames = output::has_call_frames(&session.meta);
-            let mut sink = output::stdout_sink(&cli.output, frames, false);
+            let mut sink = output::stdout_sink(&output_args, frames, false);
             status.info("tracing; Ctrl-C to stop");
             let summary = session.run(sink.as_mut(), limits, &stop, &status)?;
             status.info(format!(
@@ -120,6 +127,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
         }
         Some(Command::Doctor) => Ok(if doctor::run()? { 0 } else { 1 }),
+        Some(Command::Functions(args)) => catalog::run(&args, &status),
         Some(Command::Demo(args)) => {
             let stop = stop_flag()?;
             demo::run(&args, stop, &status)?;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 /// Maps every object of a trace shares (see tracer-ebpf/src/maps.rs).
-pub const SHARED_MAPS: [&str; 4] = ["EVENTS", "COUNTERS", "TRACKED", "FRAMES"];
+pub const SHARED_MAPS: [&str; 5] = ["EVENTS", "COUNTERS", "TRACKED", "FRAMES", "STACKS"];
 
 const BPFFS: &str = "/sys/fs/bpf";
 const PREFIX: &str = "pkttrace-";

@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::maps::{MapData, PerCpuArray, RingBuf, StackTraceMap};
 use aya::{Btf, Ebpf, EbpfLoader};
-use formats::abi::{KernelOffsets, RawEvent, TraceConfig, counter};
+use formats::abi::{KernelOffsets, RawEvent, TraceConfig, config_flag, counter};
 use formats::meta::{DropReasonTable, ProbeTable, TraceMeta, tracepoint_probes};
 use formats::sink::{Sink, Summary};
 use symbols::btf::KernelBtf;
+use symbols::kallsyms::Kallsyms;
 
 use crate::UsageError;
 use crate::backend::{self, Backend, functions, profiles, tdma, tracepoint};
@@ -20,6 +21,7 @@ use crate::filter_args;
 use crate::host;
 use crate::pins::{PinDir, SHARED_MAPS};
 use crate::status::Status;
+use crate::symbolize::{MAX_STACKS, Symbolizer};
 
 /// The BPF object built by build.rs from tracer-ebpf.
 pub(crate) static BPF_OBJECT: &[u8] =
@@ -77,6 +79,8 @@ pub struct Session {
     _functions: functions::Attached,
     ring: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
+    /// Names stacks and drop locations for the sinks.
+    symbolizer: Symbolizer,
     pub meta: TraceMeta,
     pub backend: Backend,
 }
@@ -263,10 +267,13 @@ impl Session {
         }
         let offsets = OffsetsGlobal(plan.offsets);
         let config = ConfigGlobal(plan.filter.config);
+        let with_stacks = plan.filter.config.flags & config_flag::STACKS != 0;
+        let stack_entries = if with_stacks { MAX_STACKS } else { 1 };
         let mut ebpf = loader
             .override_global("OFFSETS", &offsets, true)
             .override_global("CONFIG", &config, true)
             .map_max_entries("EVENTS", plan.ring_bytes)
+            .map_max_entries("STACKS", stack_entries)
             .load(BPF_OBJECT)
             .context("loading the BPF object")?;
 
@@ -304,6 +311,7 @@ impl Session {
                     offsets: &offsets,
                     config: &config,
                     ring_bytes: plan.ring_bytes,
+                    stack_entries,
                     pins,
                 };
                 let probes = functions::attach(plan.functions, &spec);
@@ -347,6 +355,20 @@ impl Session {
         let ring_buf = RingBuf::try_from(ebpf.take_map("EVENTS").context("EVENTS map missing")?)?;
         let counters =
             PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("COUNTERS map missing")?)?;
+        let symbolizer = if with_stacks {
+            let map =
+                StackTraceMap::try_from(ebpf.take_map("STACKS").context("STACKS map missing")?)?;
+            let kallsyms = match Kallsyms::from_proc() {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    status.warn(format!("stacks will show addresses only: {e}"));
+                    None
+                }
+            };
+            Symbolizer::new(Some(map), kallsyms)
+        } else {
+            Symbolizer::new(None, None)
+        };
         let mut probes = tracepoint_probes();
         probes.extend(functions::probe_descs(
             &function_probes.attached,
@@ -369,6 +391,7 @@ impl Session {
             _functions: function_probes,
             ring: ring_buf,
             counters,
+            symbolizer,
             meta,
             backend: plan.backend,
         })
@@ -417,7 +440,11 @@ impl Session {
                     continue;
                 };
                 drop(item);
-                match sink.event(&event) {
+                match self
+                    .symbolizer
+                    .deliver(&event, sink)
+                    .and_then(|()| sink.event(&event))
+                {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                         // The reader went away (`| head`): stop quietly.

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::abi::RawEvent;
 use crate::meta::TraceMeta;
 use crate::sink::{Sink, Summary};
+use crate::stack::{Stack, StackFrame};
 
 use super::Stitcher;
 use super::journey::Journey;
@@ -23,6 +24,16 @@ pub trait TreeSink {
     fn journey(&mut self, journey: &Journey) -> io::Result<()>;
     fn finish(&mut self, summary: &Summary, stats: &StitchStats) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// A kernel stack, before the events that refer to it (see [`Sink::stack`]).
+    fn stack(&mut self, stack: &Stack) -> io::Result<()> {
+        let _ = stack;
+        Ok(())
+    }
+    /// The name of a code address (see [`Sink::symbol`]).
+    fn symbol(&mut self, frame: &StackFrame) -> io::Result<()> {
+        let _ = frame;
         Ok(())
     }
 }
@@ -148,6 +159,14 @@ impl<T: TreeSink> Sink for StitchSink<T> {
         *seen = total_lost_on_cpu;
         let (stitcher, trees) = self.started()?;
         stitcher.events_lost(cpu, trees)
+    }
+
+    fn stack(&mut self, stack: &Stack) -> io::Result<()> {
+        self.trees.stack(stack)
+    }
+
+    fn symbol(&mut self, frame: &StackFrame) -> io::Result<()> {
+        self.trees.symbol(frame)
     }
 
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {

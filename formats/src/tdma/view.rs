@@ -44,8 +44,6 @@ struct Opened {
     ts_ns: u64,
     start_clock_ns: i64,
     end_clock_ns: i64,
-    /// `ts_ns` minus the schedule clock: maps scheduled times onto `ts_ns`.
-    clock_to_ts: i64,
     late_ns: i64,
     qlen: u32,
 }
@@ -56,6 +54,16 @@ struct Sent {
     left_ns: i64,
     /// Text: the packet as text lines show it; JSON: the event's JSON object.
     packet: Packet,
+}
+
+impl Sent {
+    /// When it left, from the window's scheduled start, on the qdisc's own
+    /// clock: the window's length minus the time it had left. (Event
+    /// timestamps come later than the qdisc's decision, by how much depends
+    /// on the machine, and are on another clock.)
+    fn offset_in(&self, opened: &Opened) -> i64 {
+        opened.end_clock_ns - opened.start_clock_ns - self.left_ns
+    }
 }
 
 enum Packet {
@@ -206,10 +214,7 @@ impl<W: Write> TdmaView<W> {
             match &win.opened {
                 Some(o) => {
                     head.push_str("at +");
-                    push_duration(
-                        &mut head,
-                        sent.ts_ns as i64 - (o.start_clock_ns + o.clock_to_ts),
-                    );
+                    push_duration(&mut head, sent.offset_in(o));
                 }
                 None => push_time(&mut head, names, sent.ts_ns),
             }
@@ -254,10 +259,7 @@ impl<W: Write> TdmaView<W> {
                 .iter()
                 .map(|s| SentJson {
                     ts_ns: s.ts_ns,
-                    offset_ns: win
-                        .opened
-                        .as_ref()
-                        .map(|o| s.ts_ns as i64 - (o.start_clock_ns + o.clock_to_ts)),
+                    offset_ns: win.opened.as_ref().map(|o| s.offset_in(o)),
                     waited_ns: s.waited_ns,
                     left_ns: s.left_ns,
                     packet: match &s.packet {
@@ -346,7 +348,6 @@ impl<W: Write> Sink for TdmaView<W> {
                     ts_ns: event.ts_ns,
                     start_clock_ns,
                     end_clock_ns,
-                    clock_to_ts: event.ts_ns as i64 - now_clock_ns,
                     late_ns: now_clock_ns - start_clock_ns,
                     qlen,
                 };

@@ -9,6 +9,7 @@ use std::io;
 use crate::abi::RawEvent;
 use crate::meta::TraceMeta;
 use crate::sink::{Sink, Summary};
+use crate::stack::{Stack, StackFrame};
 use crate::stitch::{Journey, Pass, StitchStats, TreeSink};
 
 /// Replays the events of each completed pass into a flat [`Sink`].
@@ -67,6 +68,14 @@ impl<S: Sink> TreeSink for FlatTrees<S> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.flat.flush()
+    }
+
+    fn stack(&mut self, stack: &Stack) -> io::Result<()> {
+        self.flat.stack(stack)
+    }
+
+    fn symbol(&mut self, frame: &StackFrame) -> io::Result<()> {
+        self.flat.symbol(frame)
     }
 }
 

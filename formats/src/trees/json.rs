@@ -23,6 +23,7 @@ use crate::describe::{Names, TcpFlagLetters, push_hex};
 use crate::json::{Scratch, event_json};
 use crate::meta::TraceMeta;
 use crate::sink::Summary;
+use crate::stack::StackFrame;
 use crate::stitch::{Journey, JourneyEnd, Node, NodeKind, Pass, StitchStats, TreeSink, Waiting};
 use crate::time::push_rfc3339;
 
@@ -75,6 +76,11 @@ impl<W: Write> TreeJsonPrinter<W> {
 impl<W: Write> TreeSink for TreeJsonPrinter<W> {
     fn begin(&mut self, meta: &TraceMeta) -> io::Result<()> {
         self.names = Some(Names::new(meta));
+        Ok(())
+    }
+
+    fn symbol(&mut self, frame: &StackFrame) -> io::Result<()> {
+        crate::describe::learn(&mut self.names, frame);
         Ok(())
     }
 

@@ -23,6 +23,7 @@ use crate::abi::{EventKind, PacketSummary, RawEvent, event_flag};
 use crate::describe::{Names, c_str, push_hex, push_uint};
 use crate::meta::{TraceMeta, ValueKind};
 use crate::sink::Summary;
+use crate::stack::StackFrame;
 use crate::stitch::{
     CutReason, Journey, JourneyEnd, Node, NodeKind, Pass, StitchStats, TreeSink, Waiting,
 };
@@ -81,6 +82,11 @@ impl<W: Write> TreeTextPrinter<W> {
 impl<W: Write> TreeSink for TreeTextPrinter<W> {
     fn begin(&mut self, meta: &TraceMeta) -> io::Result<()> {
         self.names = Some(Names::new(meta));
+        Ok(())
+    }
+
+    fn symbol(&mut self, frame: &StackFrame) -> io::Result<()> {
+        crate::describe::learn(&mut self.names, frame);
         Ok(())
     }
 

@@ -63,4 +63,7 @@ pub enum Error {
 
     #[error("no kernel function `{0}` in BTF")]
     FunctionNotFound(String),
+
+    #[error("`{0}` is not a module name (as listed in /sys/kernel/btf)")]
+    BadModuleName(String),
 }

@@ -84,6 +84,29 @@ impl KernelBtf {
         })
     }
 
+    /// Bit offset of `path` inside `struct_name`, for any member, bitfields
+    /// included (where [`Self::member_offset`] refuses them).
+    pub fn member_bit_offset(&self, struct_name: &str, path: &str) -> Result<u64, Error> {
+        let query = Query {
+            owner: struct_name,
+            path,
+        };
+        Ok(self.locate(query)?.bit_offset)
+    }
+
+    /// Width in bits of the bitfield at `path`, `None` for an ordinary member.
+    pub fn member_bitfield_width(
+        &self,
+        struct_name: &str,
+        path: &str,
+    ) -> Result<Option<u32>, Error> {
+        let query = Query {
+            owner: struct_name,
+            path,
+        };
+        Ok(self.locate(query)?.bitfield_bits)
+    }
+
     fn locate(&self, query: Query) -> Result<Located, Error> {
         let names: Vec<&str> = query.path.split('.').collect();
         if names.iter().any(|name| name.is_empty()) {

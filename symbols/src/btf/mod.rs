@@ -12,6 +12,8 @@ mod layout;
 mod lookup;
 mod offsets;
 mod params;
+mod prototype;
+mod split;
 #[cfg(test)]
 mod tests;
 
@@ -19,11 +21,12 @@ use std::{fs, path::Path};
 
 pub use error::Error;
 pub use params::Param;
+pub use split::SYS_BTF_DIR;
 
 /// Where the running kernel exposes its own BTF.
 pub const VMLINUX_BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
 
-/// Parsed and indexed BTF of a kernel image (not of its modules).
+/// Parsed and indexed BTF of a kernel image, or of a module over its kernel's.
 pub struct KernelBtf {
     btf: btf_rs::Btf,
 }

@@ -104,7 +104,7 @@ impl KernelBtf {
     }
 
     /// Prototype of the kernel function `name`, if BTF describes one.
-    fn function_proto(&self, name: &str) -> Result<Option<FuncProto>, Error> {
+    pub(super) fn function_proto(&self, name: &str) -> Result<Option<FuncProto>, Error> {
         // pahole leaves out functions whose same-named copies disagree on their
         // prototype, so the first FUNC of this name describes them all.
         let Some(func) = self.types_named(name)?.into_iter().find_map(|ty| match ty {

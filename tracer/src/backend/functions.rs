@@ -24,7 +24,7 @@ static FN_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "
 /// Registers that carry arguments on x86-64: a kprobe sees no further ones.
 const KPROBE_REGISTER_ARGS: usize = 6;
 /// Arguments a BPF trampoline (fentry/fexit) can pass.
-const TRAMPOLINE_MAX_ARGS: usize = 12;
+pub const TRAMPOLINE_MAX_ARGS: usize = 12;
 /// Marks "no such argument" for the BPF side.
 const NO_ARG: u32 = u32::MAX;
 
@@ -104,14 +104,24 @@ impl Traceability {
         })
     }
 
-    fn in_btf(&self, name: &str) -> bool {
+    /// Every function in BTF, sorted.
+    pub fn btf_functions(&self) -> &[String] {
+        &self.btf_functions
+    }
+
+    /// Whether ftrace's list was readable (else fentry is only assumed).
+    pub fn knows_ftrace(&self) -> bool {
+        self.ftrace.is_some()
+    }
+
+    pub fn in_btf(&self, name: &str) -> bool {
         self.btf_functions
             .binary_search_by(|f| f.as_str().cmp(name))
             .is_ok()
     }
 
     /// Why `name` cannot be probed with `backend`, if it cannot.
-    fn obstacle(&self, name: &str, backend: Backend) -> Option<String> {
+    pub fn obstacle(&self, name: &str, backend: Backend) -> Option<String> {
         if !self.in_btf(name) {
             return Some(
                 "not in this kernel's BTF (inlined everywhere, renamed or compiled out)".into(),
@@ -313,6 +323,8 @@ pub struct ObjectSpec<'a, O, C> {
     pub offsets: &'a O,
     pub config: &'a C,
     pub ring_bytes: u32,
+    /// Entries of the shared stack map (as the tracepoint object has it).
+    pub stack_entries: u32,
     /// Where the shared maps are pinned while loading.
     pub pins: &'a PinDir,
 }
@@ -384,6 +396,7 @@ fn load_one<O: aya::Pod, C: aya::Pod>(
         offsets,
         config,
         ring_bytes,
+        stack_entries,
         pins,
     } = *spec;
     let mut loader = EbpfLoader::new();
@@ -404,6 +417,7 @@ fn load_one<O: aya::Pod, C: aya::Pod>(
         .override_global("NF_STATE_ARG", &nf_state, true)
         .override_global("NR_ARGS", &nr_args, true)
         .map_max_entries("EVENTS", ring_bytes)
+        .map_max_entries("STACKS", stack_entries)
         .load(FN_OBJECT)
         .map_err(|e| describe(&e))?;
     let (entry, exit) = program_names(backend)?;
@@ -476,7 +490,11 @@ mod tests {
         .unwrap();
         let configs = [
             formats::abi::TraceConfig::accept_all(),
-            formats::filter::into_config(&longest, formats::abi::config_flag::FOLLOW_SKB).unwrap(),
+            formats::filter::into_config(
+                &longest,
+                formats::abi::config_flag::FOLLOW_SKB | formats::abi::config_flag::STACKS,
+            )
+            .unwrap(),
         ];
         for config in configs {
             let config = ConfigGlobal(config);
@@ -486,6 +504,7 @@ mod tests {
                 offsets: &offsets,
                 config: &config,
                 ring_bytes: 64 * 1024,
+                stack_entries: 1,
                 pins: &pins,
             };
             for target in &targets {

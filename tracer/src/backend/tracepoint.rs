@@ -261,7 +261,11 @@ mod tests {
         .unwrap();
         let configs = [
             formats::abi::TraceConfig::accept_all(),
-            formats::filter::into_config(&longest, formats::abi::config_flag::FOLLOW_SKB).unwrap(),
+            formats::filter::into_config(
+                &longest,
+                formats::abi::config_flag::FOLLOW_SKB | formats::abi::config_flag::STACKS,
+            )
+            .unwrap(),
         ];
         for config in configs {
             let mut ebpf = aya::EbpfLoader::new()

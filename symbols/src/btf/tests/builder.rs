@@ -19,6 +19,9 @@ pub struct BtfBuilder {
     types: Vec<u32>,
     strings: Vec<u8>,
     next_id: u32,
+    /// Offset of `strings` in the combined string table: the base's length
+    /// for split BTF, 0 otherwise.
+    string_base: u32,
 }
 
 impl BtfBuilder {
@@ -27,6 +30,18 @@ impl BtfBuilder {
             types: Vec::new(),
             strings: vec![0],
             next_id: 1,
+            string_base: 0,
+        }
+    }
+
+    /// Split BTF over `base` (as a module's over vmlinux): type ids and
+    /// string offsets continue where the base's end.
+    pub fn split_over(base: &BtfBuilder) -> Self {
+        BtfBuilder {
+            types: Vec::new(),
+            strings: Vec::new(),
+            next_id: base.next_id,
+            string_base: base.string_base + base.strings.len() as u32,
         }
     }
 
@@ -110,7 +125,7 @@ impl BtfBuilder {
         if name.is_empty() {
             return 0;
         }
-        let offset = self.strings.len() as u32;
+        let offset = self.string_base + self.strings.len() as u32;
         self.strings.extend(name.as_bytes());
         self.strings.push(0);
         offset

@@ -112,3 +112,22 @@ fn mutated_btf_never_panics() {
     }
     assert!(parsed > 0, "no mutation parsed: the queries went untested");
 }
+
+#[test]
+fn broken_split_btf_is_rejected() {
+    let mut base = BtfBuilder::new();
+    let int = base.int("int", 4);
+    let base_btf = KernelBtf::from_bytes(&base.build()).unwrap();
+    let mut module = BtfBuilder::split_over(&base);
+    module.structure("m", 4, &[("x", int, 0, 0)]);
+    let blob = module.build();
+    for len in [0, 1, 24, blob.len() - 1] {
+        let err = KernelBtf::from_split_bytes(&blob[..len], &base_btf)
+            .err()
+            .unwrap_or_else(|| panic!("first {len} bytes parsed"));
+        assert!(matches!(err, Error::Parse { .. }), "{err}");
+    }
+    for seed in 1..=20 {
+        assert!(KernelBtf::from_split_bytes(&noise(seed, 512), &base_btf).is_err());
+    }
+}

@@ -275,3 +275,67 @@ fn reference_cycles_and_dangling_ids_are_errors() {
         Err(Error::Corrupt(_))
     ));
 }
+
+#[test]
+fn split_btf_resolves_module_functions_over_the_base() {
+    let mut base = BtfBuilder::new();
+    let int = base.int("int", 4);
+    let skb = base.structure("sk_buff", 16, &[("len", int, 0, 0)]);
+    let skb_ptr = base.ptr(skb);
+    let base_btf = load(&base);
+
+    // The module's struct, a pointer to it, and a function taking the
+    // kernel's `struct sk_buff *` — ids and names continue the base's.
+    let mut module = BtfBuilder::split_over(&base);
+    let q = module.structure(
+        "tdma_sched",
+        8,
+        &[("q_len", int, 0, 0), ("flag", int, 33, 3)],
+    );
+    let q_ptr = module.ptr(q);
+    let proto = module.func_proto(int, &[("skb", skb_ptr), ("q", q_ptr)]);
+    module.func("tdma_enqueue", proto);
+    let btf = KernelBtf::from_split_bytes(&module.build(), &base_btf).unwrap();
+
+    assert_eq!(btf.func_skb_arg("tdma_enqueue").unwrap(), Some(0));
+    assert_eq!(
+        btf.prototype("tdma_enqueue").unwrap(),
+        "int tdma_enqueue(struct sk_buff *skb, struct tdma_sched *q)"
+    );
+    assert_eq!(btf.member_offset("sk_buff", "len").unwrap(), 0);
+    assert_eq!(btf.member_bit_offset("tdma_sched", "flag").unwrap(), 33);
+    assert_eq!(
+        btf.member_bitfield_width("tdma_sched", "flag").unwrap(),
+        Some(3)
+    );
+    // The base alone knows nothing of the module.
+    assert!(base_btf.prototype("tdma_enqueue").is_err());
+}
+
+#[test]
+fn prototypes_of_unusual_signatures() {
+    let mut b = BtfBuilder::new();
+    let int = b.int("int", 4);
+    let char_ = b.int("char", 1);
+    let const_char = b.constant(char_);
+    let string = b.ptr(const_char);
+    let callback_proto = b.func_proto(int, &[("", int)]);
+    let callback = b.ptr(callback_proto);
+    let void_proto = b.func_proto(0, &[]);
+    b.func("nothing", void_proto);
+    let printf_proto = b.func_proto(int, &[("fmt", string), ("", 0)]);
+    b.func("printk", printf_proto);
+    let with_callback = b.func_proto(string, &[("cb", callback), ("", int)]);
+    b.func("register", with_callback);
+    let btf = load(&b);
+
+    assert_eq!(btf.prototype("nothing").unwrap(), "void nothing(void)");
+    assert_eq!(
+        btf.prototype("printk").unwrap(),
+        "int printk(const char *fmt, ...)"
+    );
+    assert_eq!(
+        btf.prototype("register").unwrap(),
+        "const char *register(int (*cb)(int), int arg1)"
+    );
+}

@@ -259,3 +259,147 @@ fn function_names_list_the_stack_entry_points() {
         "a full kernel has tens of thousands of functions"
     );
 }
+
+#[test]
+fn prototypes_read_like_c() {
+    let btf = kernel();
+    assert_eq!(
+        btf.prototype("ip_rcv").unwrap(),
+        "int ip_rcv(struct sk_buff *skb, struct net_device *dev, \
+         struct packet_type *pt, struct net_device *orig_dev)"
+    );
+    assert_eq!(
+        btf.prototype("tcp_v4_do_rcv").unwrap(),
+        "int tcp_v4_do_rcv(struct sock *sk, struct sk_buff *skb)"
+    );
+    assert!(matches!(
+        btf.prototype("no_such_function"),
+        Err(Error::FunctionNotFound(_))
+    ));
+}
+
+#[test]
+fn sk_buff_offsets_match_kernel_offsets() {
+    let btf = kernel();
+    let offsets = btf.kernel_offsets().unwrap();
+    for (member, offset) in [
+        ("head", offsets.skb_head),
+        ("data", offsets.skb_data),
+        ("len", offsets.skb_len),
+        ("network_header", offsets.skb_network_header),
+        ("transport_header", offsets.skb_transport_header),
+        ("mac_header", offsets.skb_mac_header),
+        ("protocol", offsets.skb_protocol),
+        ("dev", offsets.skb_dev),
+        ("sk", offsets.skb_sk),
+    ] {
+        assert_eq!(btf.member_offset("sk_buff", member).unwrap(), offset);
+        assert_eq!(
+            btf.member_bit_offset("sk_buff", member).unwrap(),
+            u64::from(offset) * 8,
+            "{member}"
+        );
+        assert_eq!(btf.member_bitfield_width("sk_buff", member).unwrap(), None);
+    }
+}
+
+/// `(bits_offset, bitfield_size)` of a direct member, as bpftool prints it.
+fn bpftool_bits(dump: &str, owner: &str, member: &str) -> Option<(u64, Option<u32>)> {
+    let header = format!("STRUCT '{owner}' size=");
+    let member = format!("'{member}' ");
+    let mut lines = dump.lines().skip_while(|line| !line.contains(&header));
+    lines.next()?;
+    let line = lines
+        .take_while(|line| line.starts_with('\t'))
+        .find(|line| line.trim_start().starts_with(&member))?;
+    let field = |key: &str| {
+        line.split_whitespace()
+            .find_map(|field| field.strip_prefix(key))
+            .map(str::to_owned)
+    };
+    let bits = field("bits_offset=")?.parse().ok()?;
+    let size = field("bitfield_size=").and_then(|size| size.parse().ok());
+    Some((bits, size))
+}
+
+#[test]
+fn sk_buff_bitfields_have_bit_offsets() {
+    let btf = kernel();
+    // `cloned:1` and `nohdr:1` are adjacent single bits in every kernel;
+    // `__cloned_offset` is the zero-length marker placed at their byte.
+    let cloned = btf.member_bit_offset("sk_buff", "cloned").unwrap();
+    let nohdr = btf.member_bit_offset("sk_buff", "nohdr").unwrap();
+    assert_eq!(nohdr, cloned + 1);
+    assert_eq!(
+        btf.member_bitfield_width("sk_buff", "cloned").unwrap(),
+        Some(1)
+    );
+    if let Ok(marker) = btf.member_offset("sk_buff", "__cloned_offset") {
+        assert_eq!(cloned / 8, u64::from(marker));
+    }
+    let err = btf.member_offset("sk_buff", "nohdr").unwrap_err();
+    assert!(
+        matches!(err, Error::Bitfield { bit_offset, bits: Some(1), .. } if bit_offset == nohdr),
+        "{err}"
+    );
+
+    let Some(dump) = bpftool_dump() else {
+        eprintln!("bpftool unavailable: skipping the bitfield cross-check");
+        return;
+    };
+    for member in ["cloned", "nohdr", "pkt_type", "ip_summed"] {
+        // Recent kernels keep some of these inside anonymous groups bpftool
+        // lists elsewhere; compare those it shows as direct members.
+        let Some((bits, size)) = bpftool_bits(dump, "sk_buff", member) else {
+            continue;
+        };
+        assert_eq!(
+            btf.member_bit_offset("sk_buff", member).unwrap(),
+            bits,
+            "{member}"
+        );
+        assert_eq!(
+            btf.member_bitfield_width("sk_buff", member).unwrap(),
+            size,
+            "{member}"
+        );
+    }
+}
+
+#[test]
+fn module_btf_of_absent_modules_is_an_error() {
+    let err = KernelBtf::from_sys_module("pkttrace_no_such_module")
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::Read { .. }), "{err}");
+    assert!(err.to_string().contains("pkttrace_no_such_module"), "{err}");
+    for bad in ["", "../vmlinux", "vmlinux", ".."] {
+        assert!(
+            matches!(
+                KernelBtf::from_sys_module(bad),
+                Err(Error::BadModuleName(_))
+            ),
+            "{bad:?}"
+        );
+    }
+}
+
+/// Every module the kernel exposes BTF for resolves over vmlinux's; the host
+/// may have none (a monolithic kernel).
+#[test]
+fn loaded_modules_btf_resolves() {
+    let modules: Vec<String> = std::fs::read_dir(crate::btf::SYS_BTF_DIR)
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name != "vmlinux")
+        .collect();
+    if modules.is_empty() {
+        eprintln!("no module BTF under /sys/kernel/btf: skipping");
+        return;
+    }
+    for module in modules.iter().take(3) {
+        let btf = KernelBtf::from_sys_module(module).unwrap();
+        // vmlinux types stay visible through the module's BTF.
+        assert!(btf.member_offset("sk_buff", "len").is_ok(), "{module}");
+    }
+}
