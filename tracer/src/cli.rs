@@ -85,6 +85,28 @@ pub enum Command {
     /// Which kernel functions can be traced, their skb argument and source
     /// location; --why NAME explains one that cannot
     Functions(FunctionsArgs),
+    /// Interactive view: packet list, call trees and journeys, live or from
+    /// a record (`pkttrace tui FILE` or `-r FILE`)
+    Tui(Box<TuiArgs>),
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  pkttrace tui 'tcp and port 80'        trace live; the filter runs in the kernel
+  pkttrace tui trace.pkt                open a record (also: -r trace.pkt)
+  pkttrace tui -r trace.pkt udp         a record, the list filtered to UDP
+
+Press ? in the view for its keys.")]
+pub struct TuiArgs {
+    /// Record file to open instead of tracing live; filter words and
+    /// options then filter the list
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Option<PathBuf>,
+    /// Packets kept while tracing live; the oldest are evicted beyond
+    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    pub max_packets: usize,
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 
 #[derive(Args, Debug)]
@@ -288,5 +310,29 @@ mod tests {
         };
         assert_eq!(args.file, std::path::PathBuf::from("t.pkt"));
         assert_eq!(args.trace.filter, ["udp"]);
+    }
+
+    #[test]
+    fn tui_takes_a_filter_a_file_or_dash_r() {
+        let cli = Cli::try_parse_from(["pkttrace", "tui", "tcp", "--proto", "tcp"]).unwrap();
+        let Some(Command::Tui(args)) = cli.command else {
+            panic!("tui subcommand");
+        };
+        assert_eq!(args.trace.filter, ["tcp"]);
+        assert_eq!(args.read, None);
+        assert_eq!(args.record_file(), None);
+        let cli = Cli::try_parse_from(["pkttrace", "tui", "-r", "t.pkt", "udp"]).unwrap();
+        let Some(Command::Tui(args)) = cli.command else {
+            panic!("tui subcommand");
+        };
+        assert_eq!(args.record_file(), Some(PathBuf::from("t.pkt")));
+        assert_eq!(args.trace.filter, ["udp"]);
+        let file = std::env::current_exe().unwrap();
+        let file = file.to_str().unwrap();
+        let cli = Cli::try_parse_from(["pkttrace", "tui", file]).unwrap();
+        let Some(Command::Tui(args)) = cli.command else {
+            panic!("tui subcommand");
+        };
+        assert_eq!(args.record_file(), Some(PathBuf::from(file)));
     }
 }

@@ -14,6 +14,7 @@ pub mod pins;
 pub mod session;
 pub mod status;
 pub mod symbolize;
+pub mod tui;
 
 /// A mistake in the command line (exit status 2), as opposed to a failure
 /// while running (exit status 1).
@@ -128,6 +129,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Doctor) => Ok(if doctor::run()? { 0 } else { 1 }),
         Some(Command::Functions(args)) => catalog::run(&args, &status),
+        Some(Command::Tui(args)) => tui::run(&args, stop_flag()?),
         Some(Command::Demo(args)) => {
             let stop = stop_flag()?;
             demo::run(&args, stop, &status)?;
