@@ -66,11 +66,25 @@ pub fn run(args: &TuiArgs, stop: Arc<AtomicBool>) -> Result<i32> {
             (source, app)
         }
     };
+    exit_on_hangup();
     let mut screen = terminal::Screen::take().context("setting up the terminal")?;
     let result = event_loop(&mut screen, &mut app, &source, &stop);
     drop(source);
     screen.give_back();
     result.map(|()| 0)
+}
+
+/// When the terminal hangs up (its window closed, ssh dropped) crossterm
+/// keeps reading end-of-file without returning, so the loop would spin
+/// forever. Nothing can be shown or restored then: exit at once. Probes and
+/// maps are held by file descriptors only, so exiting detaches everything.
+fn exit_on_hangup() {
+    extern "C" fn on_hangup(_: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(129) }
+    }
+    // SAFETY: installs a handler that only calls an async-signal-safe function.
+    unsafe { libc::signal(libc::SIGHUP, on_hangup as *const () as libc::sighandler_t) };
 }
 
 fn event_loop(
