@@ -592,7 +592,7 @@ fn trim_end_spaces(out: &mut Vec<u8>) {
 
 /// Appends a duration with three significant digits at most: `850ns`,
 /// `3.2us`, `12.1us`, `1.25ms`, `2.00s`.
-fn push_duration(out: &mut Vec<u8>, ns: u64) {
+pub fn push_duration(out: &mut Vec<u8>, ns: u64) {
     const UNITS: [(u64, &[u8]); 3] = [(1_000_000_000, b"s"), (1_000_000, b"ms"), (1_000, b"us")];
     for (scale, unit) in UNITS {
         if ns >= scale {

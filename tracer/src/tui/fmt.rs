@@ -26,31 +26,9 @@ pub fn c_str(bytes: &[u8]) -> String {
 /// Three significant digits at most, as the tree printer shows durations:
 /// `850ns`, `3.2us`, `12.1us`, `1.25ms`, `2.00s`.
 pub fn duration(ns: u64) -> String {
-    const UNITS: [(u64, &str); 3] = [(1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "us")];
-    for (scale, unit) in UNITS {
-        if ns >= scale {
-            let whole = ns / scale;
-            let decimals: u32 = match whole {
-                0..10 if scale > 1_000 => 2,
-                0..100 => 1,
-                _ => 0,
-            };
-            let step = scale / 10u64.pow(decimals);
-            let rounded = ns.saturating_add(step / 2) / step;
-            let divisor = 10u64.pow(decimals);
-            return if decimals > 0 {
-                format!(
-                    "{}.{:0width$}{unit}",
-                    rounded / divisor,
-                    rounded % divisor,
-                    width = decimals as usize
-                )
-            } else {
-                format!("{}{unit}", rounded / divisor)
-            };
-        }
-    }
-    format!("{ns}ns")
+    let mut out = Vec::new();
+    formats::trees::text::push_duration(&mut out, ns);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A signed duration (TDMA times left can be negative).
