@@ -167,8 +167,8 @@ fn write_record(path: &Path, events: u64) -> io::Result<()> {
     writer.finish(&Summary {
         events,
         lost: 0,
-        filtered: 0,
         duration_ns: events * 1000,
+        ..Summary::default()
     })
 }
 

@@ -73,6 +73,21 @@ pub mod event_flag {
     /// Entry of a function without an skb whose socket did not pass the
     /// filter: keep it only inside a kept frame or around a kept event.
     pub const TENTATIVE: u8 = 0x10;
+    /// Entry of a call whose frame could not be recorded (frame stack full):
+    /// no exit will be emitted for it, and nothing nests inside it.
+    pub const UNTRACKED: u8 = 0x20;
+}
+
+/// The key of a task's frames, in the kernel and in the stitcher: the thread
+/// id, except for the idle tasks, which all have thread id 0 and are told
+/// apart by CPU (each CPU has its own and it never migrates).
+#[inline(always)]
+pub fn task_key(tid: u32, cpu: u32) -> u64 {
+    if tid == 0 {
+        (cpu as u64) << 32 | 1 << 63
+    } else {
+        tid as u64
+    }
 }
 
 /// Probe ids of the tracepoint programs, fixed at build time. Dynamically
@@ -439,8 +454,10 @@ pub mod counter {
     pub const EMITTED: u32 = 1;
     /// Events rejected by the filter.
     pub const FILTERED: u32 = 2;
+    /// Function entries emitted without a recorded frame (no exit follows).
+    pub const UNTRACKED: u32 = 3;
     /// Number of counters.
-    pub const COUNT: u32 = 3;
+    pub const COUNT: u32 = 4;
 }
 
 #[cfg(test)]

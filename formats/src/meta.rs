@@ -31,6 +31,12 @@ pub struct TraceMeta {
     pub ring_bytes: u64,
     /// [`abi::ABI_VERSION`] of the tracer that produced the events.
     pub abi_version: u32,
+    /// Whether the kernel kept process-context frames per task, so a task's
+    /// exits arrive on whatever CPU it returns on. Records made before that
+    /// (field absent) kept them per CPU and dropped the exits of a task that
+    /// woke up elsewhere.
+    #[serde(default)]
+    pub frames_per_task: bool,
 }
 
 impl Default for TraceMeta {
@@ -46,6 +52,7 @@ impl Default for TraceMeta {
             clock: ClockBase::default(),
             ring_bytes: 0,
             abi_version: abi::ABI_VERSION,
+            frames_per_task: true,
         }
     }
 }
@@ -420,6 +427,7 @@ mod tests {
             },
             ring_bytes: 1 << 24,
             abi_version: abi::ABI_VERSION,
+            frames_per_task: true,
         }
     }
 

@@ -17,6 +17,10 @@ pub struct Summary {
     pub lost: u64,
     /// Events the filter rejected in the kernel.
     pub filtered: u64,
+    /// Function entries the kernel could not give a frame (frame stack
+    /// full): their exits were not traced.
+    #[serde(default)]
+    pub untracked: u64,
     /// Wall time the trace ran.
     pub duration_ns: u64,
 }

@@ -16,6 +16,7 @@ const SUMMARY: Summary = Summary {
     events: 1000,
     lost: 7,
     filtered: 12,
+    untracked: 3,
     duration_ns: 5_000_000_000,
 };
 
@@ -321,6 +322,7 @@ fn replay_interrupted_and_corrupt_records_still_finish() {
         events: 5,
         lost: 7,
         filtered: 0,
+        untracked: 0,
         duration_ns: events[4].ts_ns - events[0].ts_ns,
     };
 

@@ -136,7 +136,7 @@ pub fn accept(ev: &mut RawEvent, frees: bool) -> bool {
 /// With `--stack`, records the kernel stack of the program's context in the
 /// shared stack map and notes its id in the event, then outputs it.
 #[inline(always)]
-pub fn output_with_stack(ctx: *mut c_void, ev: &mut RawEvent) {
+pub fn output_with_stack(ctx: *mut c_void, ev: &mut RawEvent) -> bool {
     if filter::stacks() {
         // SAFETY: `ctx` is the running program's context; STACKS is a stack
         // trace map (the helper checks both).
@@ -145,7 +145,7 @@ pub fn output_with_stack(ctx: *mut c_void, ev: &mut RawEvent) {
         };
         ev.stack_id = if id >= 0 { id as i32 } else { -1 };
     }
-    output(ev);
+    output(ev)
 }
 
 /// Kernel stack; equal stacks share one id, and a hash collision with a
@@ -154,10 +154,17 @@ pub fn output_with_stack(ctx: *mut c_void, ev: &mut RawEvent) {
 const STACK_FLAGS: u64 = 0;
 
 /// Copies the event into the ring buffer; a full ring counts as lost.
+/// Returns whether the event was written.
 #[inline(always)]
-pub fn output(ev: &RawEvent) {
+pub fn output(ev: &RawEvent) -> bool {
     match EVENTS.output::<RawEvent>(ev, 0) {
-        Ok(()) => count(counter::EMITTED),
-        Err(_) => count(counter::LOST),
+        Ok(()) => {
+            count(counter::EMITTED);
+            true
+        }
+        Err(_) => {
+            count(counter::LOST);
+            false
+        }
     }
 }

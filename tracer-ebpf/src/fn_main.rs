@@ -16,9 +16,9 @@ use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
-use formats::abi::{EventKind, RawEvent, event_flag};
+use formats::abi::{EventKind, RawEvent, counter, event_flag};
 
-use emit::{accept, fill_skb, fill_sock, new_event, output, output_with_stack};
+use emit::{accept, count, fill_skb, fill_sock, new_event, output, output_with_stack};
 use kernel::{offset, read};
 
 /// Marks "this function has no such argument".
@@ -103,8 +103,16 @@ fn enter(ctx: *mut core::ffi::c_void, skb: u64, sk: u64, nf_state: u64) {
             ev.flags |= event_flag::TENTATIVE;
         }
     }
-    output_with_stack(ctx, &mut ev);
-    frames::push(ev.probe_id);
+    // The frame is recorded before the entry goes out, so the entry can say
+    // whether its exit will follow; an entry the ring lost takes its frame back.
+    let tracked = frames::push(ev.probe_id);
+    if !tracked {
+        ev.flags |= event_flag::UNTRACKED;
+        count(counter::UNTRACKED);
+    }
+    if !output_with_stack(ctx, &mut ev) && tracked {
+        frames::exit(ev.probe_id);
+    }
 }
 
 /// Exit: emitted only when the entry was.

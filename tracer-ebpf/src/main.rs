@@ -29,10 +29,6 @@ use formats::abi::{EventKind, RawEvent, probe_id};
 use emit::{accept, fill_dev, fill_skb, fill_sock, new_event, output_with_stack};
 use kernel::{offset, read};
 
-/// Softirq vectors whose passes the stitcher must tell apart.
-const NET_TX_SOFTIRQ: u32 = 2;
-const NET_RX_SOFTIRQ: u32 = 3;
-
 /// Emits a point event that passes the filter. Pending function frames are
 /// flushed by function entries only: a flush loop in every tracepoint program
 /// would exceed the verifier's complexity budget.
@@ -257,22 +253,17 @@ pub fn pt_udp_fail_queue_rcv_skb(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// Softirq boundaries, only for the stitcher and only while frames are open.
+/// Softirq boundaries: every vector switches the CPU to its own frame stack
+/// (TCP's timers run network code in TIMER_SOFTIRQ, not only NET_RX/NET_TX).
 #[btf_tracepoint(function = "softirq_entry")]
 pub fn pt_softirq_entry(ctx: BtfTracePointContext) -> i32 {
-    let vector = ctx.arg::<u32>(0);
-    if vector == NET_TX_SOFTIRQ || vector == NET_RX_SOFTIRQ {
-        frames::softirq_entry(vector);
-    }
+    frames::softirq_entry(ctx.arg::<u32>(0));
     0
 }
 
 #[btf_tracepoint(function = "softirq_exit")]
 pub fn pt_softirq_exit(ctx: BtfTracePointContext) -> i32 {
-    let vector = ctx.arg::<u32>(0);
-    if vector == NET_TX_SOFTIRQ || vector == NET_RX_SOFTIRQ {
-        frames::softirq_exit(vector);
-    }
+    frames::softirq_exit(ctx.arg::<u32>(0));
     0
 }
 

@@ -9,7 +9,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 /// Maps every object of a trace shares (see tracer-ebpf/src/maps.rs).
-pub const SHARED_MAPS: [&str; 5] = ["EVENTS", "COUNTERS", "TRACKED", "FRAMES", "STACKS"];
+pub const SHARED_MAPS: [&str; 7] = [
+    "EVENTS",
+    "COUNTERS",
+    "TRACKED",
+    "CPU_FRAMES",
+    "TASK_FRAMES",
+    "EMPTY_FRAMES",
+    "STACKS",
+];
 
 const BPFFS: &str = "/sys/fs/bpf";
 const PREFIX: &str = "pkttrace-";

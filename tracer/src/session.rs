@@ -417,6 +417,7 @@ impl Session {
         sink.begin(&self.meta).context("writing output")?;
         let mut events = 0u64;
         let mut lost_seen: Vec<u64> = Vec::new();
+        let mut untracked_seen = 0u64;
         let mut last_counters = Instant::now();
         let fd = self.ring.as_raw_fd();
         let mut finished = false;
@@ -472,6 +473,7 @@ impl Session {
             if finished || last_counters.elapsed() >= COUNTER_INTERVAL {
                 last_counters = Instant::now();
                 self.report_lost(sink, &mut lost_seen, status)?;
+                self.report_untracked(&mut untracked_seen, status);
             }
         }
         let summary = self.summary(events, started);
@@ -496,11 +498,25 @@ impl Session {
         Ok(())
     }
 
+    /// Tells the user about function entries the kernel could not give a
+    /// frame: their calls show no exit and nothing nests in them.
+    fn report_untracked(&self, seen: &mut u64, status: &Status) {
+        let now: u64 = self.counter_per_cpu(counter::UNTRACKED).iter().sum();
+        if now > *seen {
+            status.warn(format!(
+                "{} function entries could not be tracked (frame stack full; total {now}): their calls show no exit",
+                now - *seen
+            ));
+            *seen = now;
+        }
+    }
+
     fn summary(&self, events: u64, started: Instant) -> Summary {
         Summary {
             events,
             lost: self.counter_per_cpu(counter::LOST).iter().sum(),
             filtered: self.counter_per_cpu(counter::FILTERED).iter().sum(),
+            untracked: self.counter_per_cpu(counter::UNTRACKED).iter().sum(),
             duration_ns: started.elapsed().as_nanos() as u64,
         }
     }

@@ -10,12 +10,17 @@
 //! A task that sleeps (or is preempted) inside traced functions leaves its
 //! frames behind: when another task's events show up at the bottom level,
 //! the sleeper's level is set aside under its thread id and resumed when the
-//! thread runs again on that CPU. Without that, everything the next task did
-//! would nest inside the sleeper's open calls. A thread that wakes up on
-//! another CPU will not be seen returning (the tracer keeps its frames per
-//! CPU and drops such exits), so its set-aside tree is emitted then.
+//! thread runs again, on this CPU or another: the kernel keeps a task's
+//! frames per task (tracer-ebpf/src/frames.rs), so a thread that wakes up
+//! elsewhere is seen returning there. Without that, everything the next task
+//! did would nest inside the sleeper's open calls.
+//!
+//! An entry the kernel could not give a frame (`UNTRACKED`) is a call
+//! without exit and without children: nothing is hung under it.
 
-use crate::abi::{EventKind, RawEvent, probe_id};
+use std::mem;
+
+use crate::abi::{EventKind, RawEvent, event_flag, probe_id, task_key};
 
 use super::StitchStats;
 use super::lru::Lru;
@@ -38,6 +43,9 @@ pub(super) struct Contexts {
     sleeping: Lru<Level>,
     spare: PassPool,
     limits: StitchLimits,
+    /// The kernel kept frames per task (`TraceMeta::frames_per_task`): a
+    /// task's calls may return on another CPU.
+    frames_follow_tasks: bool,
 }
 
 /// Where completed passes go, with the counters they update.
@@ -48,7 +56,7 @@ pub(super) struct Output<'a> {
 }
 
 impl Contexts {
-    pub fn new(limits: StitchLimits) -> Self {
+    pub fn new(limits: StitchLimits, frames_follow_tasks: bool) -> Self {
         Contexts {
             cpus: Vec::new(),
             sleeping: Lru::default(),
@@ -59,6 +67,7 @@ impl Contexts {
                 nodes_per_pass: limits.nodes_per_pass.max(1),
                 ..limits
             },
+            frames_follow_tasks,
         }
     }
 
@@ -79,26 +88,35 @@ impl Contexts {
         if self.cpus.len() <= cpu {
             self.cpus.resize_with(cpu + 1, CpuStack::default);
         }
-        let stack = &mut self.cpus[cpu];
         let is_point = kind == EventKind::Point;
         if is_point && event.probe_id == probe_id::SOFTIRQ_EXIT {
-            stack.softirq_exit(&mut self.spare, out);
+            self.cpus[cpu].softirq_exit(&mut self.spare, out);
             return;
         }
-        let (sleeping, spare, limits) = (&mut self.sleeping, &mut self.spare, &self.limits);
-        stack.enter_task(event, sleeping, spare, limits, out);
+        self.enter_task(cpu, event, out);
+        let stack = &mut self.cpus[cpu];
         if is_point && event.probe_id == probe_id::SOFTIRQ_ENTRY {
             stack.softirq_entry(event);
             return;
         }
+        let (spare, limits) = (&mut self.spare, &self.limits);
         let level = stack.top();
+        let untracked = kind == EventKind::Entry && event.flags & event_flag::UNTRACKED != 0;
+        if untracked {
+            out.stats.untracked_calls += 1;
+        }
         let on_its_own = match kind {
+            EventKind::Entry if untracked => {
+                (!level.leaf(NodeKind::Call, event, limits)).then_some(NodeKind::Call)
+            }
             EventKind::Entry => {
                 level.open(event, limits, spare, out);
                 None
             }
             EventKind::Exit => (!level.close(event, spare, out)).then_some(NodeKind::OrphanExit),
-            EventKind::Point => (!level.point(event, limits)).then_some(NodeKind::Point),
+            EventKind::Point => {
+                (!level.leaf(NodeKind::Point, event, limits)).then_some(NodeKind::Point)
+            }
         };
         if let Some(node_kind) = on_its_own {
             if node_kind == NodeKind::OrphanExit {
@@ -106,6 +124,77 @@ impl Contexts {
             }
             out.done.push(spare.single(node_kind, event, level.softirq));
         }
+    }
+
+    /// Makes the bottom level of `cpu` the one of the task that produced
+    /// `event`, setting aside the previous task's open frames and resuming
+    /// the task's own, wherever it left them. Inside a softirq the thread id
+    /// is the interrupted task's and changes nothing.
+    fn enter_task(&mut self, cpu: usize, event: &RawEvent, out: &mut Output) {
+        let stack = &self.cpus[cpu];
+        if stack.active != 1 || stack.levels[0].tid == event.tid {
+            return;
+        }
+        let key = task_key(event.tid, event.cpu);
+        let resumed = if self.frames_follow_tasks {
+            self.sleeping
+                .remove(key)
+                .or_else(|| self.take_from_other_cpu(cpu, key))
+        } else {
+            self.resume_on_same_cpu(key, event.cpu, out)
+        };
+        let next = resumed.unwrap_or_else(|| Level {
+            tid: event.tid,
+            ..Level::default()
+        });
+        let previous = mem::replace(&mut self.cpus[cpu].levels[0], next);
+        if previous.frames.is_empty() {
+            self.spare.give(previous.pass);
+            return;
+        }
+        let previous = Level {
+            cpu: event.cpu,
+            ..previous
+        };
+        self.sleeping
+            .insert(task_key(previous.tid, event.cpu), previous);
+        if self.sleeping.len() > self.limits.sleeping_tasks as usize
+            && let Some((_, mut evicted)) = self.sleeping.pop_oldest()
+        {
+            out.stats.tasks_evicted += 1;
+            evicted.cut(CutReason::TaskLimit, &mut self.spare, out);
+            self.spare.give(evicted.pass);
+        }
+    }
+
+    /// A task's set-aside frames, from a tracer that kept them per CPU: on
+    /// another CPU its returns were never reported, so its tree ends there.
+    fn resume_on_same_cpu(&mut self, key: u64, cpu: u32, out: &mut Output) -> Option<Level> {
+        let mut level = self.sleeping.remove(key)?;
+        if level.cpu == cpu {
+            return Some(level);
+        }
+        level.cut(CutReason::Migrated, &mut self.spare, out);
+        self.spare.give(level.pass);
+        None
+    }
+
+    /// The open frames of task `key` if it last ran on another CPU and
+    /// nothing else ran there since (its bottom level is still the task's).
+    fn take_from_other_cpu(&mut self, cpu: usize, key: u64) -> Option<Level> {
+        let (_, other) = self.cpus.iter_mut().enumerate().find(|(i, other)| {
+            *i != cpu
+                && !other.levels[0].frames.is_empty()
+                && task_key(other.levels[0].tid, *i as u32) == key
+        })?;
+        let tid = other.levels[0].tid;
+        Some(mem::replace(
+            &mut other.levels[0],
+            Level {
+                tid,
+                ..Level::default()
+            },
+        ))
     }
 
     /// The kernel could not deliver some events of `cpu`: whatever is open
@@ -158,54 +247,6 @@ impl CpuStack {
         &mut self.levels[self.active - 1]
     }
 
-    /// Makes the bottom level the one of the task that produced `event`,
-    /// setting aside the previous task's open frames. Inside a softirq the
-    /// thread id is the interrupted task's and changes nothing.
-    fn enter_task(
-        &mut self,
-        event: &RawEvent,
-        sleeping: &mut Lru<Level>,
-        spare: &mut PassPool,
-        limits: &StitchLimits,
-        out: &mut Output,
-    ) {
-        let base = &mut self.levels[0];
-        if self.active != 1 || base.tid == event.tid {
-            return;
-        }
-        if base.frames.is_empty() && sleeping.is_empty() {
-            base.tid = event.tid;
-            return;
-        }
-        let resumed = match sleeping.remove(task_key(event.tid, event.cpu)) {
-            Some(level) if level.cpu == event.cpu => Some(level),
-            Some(mut migrated) => {
-                migrated.cut(CutReason::Migrated, spare, out);
-                spare.give(migrated.pass);
-                None
-            }
-            None => None,
-        };
-        let next = resumed.unwrap_or_else(|| Level {
-            tid: event.tid,
-            ..Level::default()
-        });
-        let mut previous = std::mem::replace(base, next);
-        if previous.frames.is_empty() {
-            spare.give(previous.pass);
-            return;
-        }
-        previous.cpu = event.cpu;
-        sleeping.insert(task_key(previous.tid, event.cpu), previous);
-        if sleeping.len() > limits.sleeping_tasks as usize
-            && let Some((_, mut evicted)) = sleeping.pop_oldest()
-        {
-            out.stats.tasks_evicted += 1;
-            evicted.cut(CutReason::TaskLimit, spare, out);
-            spare.give(evicted.pass);
-        }
-    }
-
     fn softirq_entry(&mut self, event: &RawEvent) {
         if self.active > MAX_SOFTIRQ_LEVELS {
             self.ignored_softirqs = self.ignored_softirqs.saturating_add(1);
@@ -238,16 +279,6 @@ impl CpuStack {
         }
         self.active = 1;
         self.ignored_softirqs = 0;
-    }
-}
-
-/// `(tid, cpu)` for the idle tasks, which all have thread id 0; the thread
-/// id alone for everyone else, who may wake up on another CPU.
-fn task_key(tid: u32, cpu: u32) -> u64 {
-    if tid == 0 {
-        u64::from(cpu) << 32 | 1 << 63
-    } else {
-        u64::from(tid)
     }
 }
 
@@ -319,13 +350,14 @@ impl Level {
         true
     }
 
-    /// A tracepoint fired inside an open call. Returns false when no call
-    /// is open: the point is a tree of its own.
-    fn point(&mut self, event: &RawEvent, limits: &StitchLimits) -> bool {
+    /// A node without children (a tracepoint, an untracked call) inside an
+    /// open call. Returns false when no call is open: the node is a tree of
+    /// its own.
+    fn leaf(&mut self, kind: NodeKind, event: &RawEvent, limits: &StitchLimits) -> bool {
         if self.frames.is_empty() {
             return false;
         }
-        self.add_node(NodeKind::Point, event, limits.nodes_per_pass);
+        self.add_node(kind, event, limits.nodes_per_pass);
         true
     }
 

@@ -38,6 +38,7 @@ impl<V> Lru<V> {
         self.index.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }

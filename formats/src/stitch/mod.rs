@@ -64,7 +64,7 @@ impl Stitcher {
         Stitcher {
             grouping: options.grouping,
             roles: ProbeRoles::new(meta),
-            contexts: Contexts::new(options.limits),
+            contexts: Contexts::new(options.limits, meta.frames_per_task),
             journeys: Journeys::new(options.journey_idle_ns, options.limits),
             stats: StitchStats::default(),
             now_ns: 0,

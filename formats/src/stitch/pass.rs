@@ -84,7 +84,8 @@ pub enum CutReason {
     /// sleeping tasks kept ([`StitchLimits::sleeping_tasks`](super::StitchLimits)).
     TaskLimit,
     /// Its task slept inside a traced function and woke up on another CPU,
-    /// where the tracer does not report the return.
+    /// where a tracer that kept frames per CPU (records made before frames
+    /// followed tasks) did not report the return.
     Migrated,
     /// The input ended.
     TraceEnd,

@@ -63,7 +63,9 @@ pub fn meta() -> TraceMeta {
     }
 }
 
-/// An event `us` microseconds into the trace on `cpu`, from task `curl/100`.
+/// An event `us` microseconds into the trace on `cpu`, from task `curl/100`
+/// on cpu 0 and thread `100 + cpu` elsewhere (one thread cannot run on two
+/// CPUs at once; the stitcher follows a thread that moves).
 fn event(kind: EventKind, cpu: u32, probe: u32, us: u64, skb: u64) -> RawEvent {
     let mut ev = RawEvent::zeroed();
     ev.kind = kind as u8;
@@ -72,7 +74,7 @@ fn event(kind: EventKind, cpu: u32, probe: u32, us: u64, skb: u64) -> RawEvent {
     ev.ts_ns = MONO_START_NS + us * 1000;
     ev.skb = skb;
     ev.pid = 100;
-    ev.tid = 100;
+    ev.tid = 100 + cpu;
     ev.comm[..4].copy_from_slice(b"curl");
     ev
 }

@@ -198,6 +198,12 @@ fn cpus_are_stitched_separately() {
     );
 }
 
+/// An event of cpu 0's task, now running on another CPU.
+fn moved(mut event: RawEvent) -> RawEvent {
+    event.tid = 100;
+    event
+}
+
 #[test]
 fn a_sleeping_task_keeps_its_frames_for_its_return() {
     let mut other = entry(0, func::IP_RCV, 3, S2);
@@ -211,25 +217,97 @@ fn a_sleeping_task_keeps_its_frames_for_its_return() {
         other_exit,
         exit(0, func::DEV_QUEUE_XMIT, 5, S1, 0),
         exit(0, func::TCP_V4_CONNECT, 6, 0, 0),
-        // Asleep again, then awake on another CPU: the tracer reports no
-        // return there, and the tree is emitted as it is.
+        // Asleep again, then awake on another CPU where another task ran
+        // meanwhile: the kernel keeps frames per task, so it returns there.
         entry(0, func::TCP_V4_CONNECT, 7, 0),
         other,
-        entry(1, func::IP_RCV, 8, S3),
-        exit(1, func::IP_RCV, 9, S3, 0),
+        moved(entry(1, func::IP_RCV, 8, S3)),
+        moved(exit(1, func::IP_RCV, 9, S3, 0)),
+        moved(exit(1, func::TCP_V4_CONNECT, 10, 0, 0)),
     ]);
     assert_eq!(
         shapes(&out),
         [
             "cpu0 ip_rcv",
             "cpu0 tcp_v4_connect(__dev_queue_xmit)",
-            "cpu0 tcp_v4_connect!",
-            "cpu1 ip_rcv",
+            "cpu0 tcp_v4_connect(ip_rcv)",
             "cpu0 ip_rcv!",
         ]
     );
-    assert_eq!(out.passes[2].cut, Some(CutReason::Migrated));
     assert_eq!(stats(&out).orphan_exits, 0);
+}
+
+#[test]
+fn a_task_that_moved_cpu_returns_where_it_runs_now() {
+    // Nothing else ran on cpu0 after the task left: its frames are still
+    // cpu0's bottom level when its exit arrives on cpu1.
+    let out = passes(&[
+        entry(0, func::TCP_V4_CONNECT, 1, 0),
+        entry(0, func::DEV_QUEUE_XMIT, 2, S1),
+        moved(exit(1, func::DEV_QUEUE_XMIT, 3, S1, 0)),
+        moved(exit(1, func::TCP_V4_CONNECT, 4, 0, 0)),
+        entry(0, func::IP_RCV, 5, S2),
+        exit(0, func::IP_RCV, 6, S2, 0),
+    ]);
+    assert_eq!(
+        shapes(&out),
+        ["cpu0 tcp_v4_connect(__dev_queue_xmit)", "cpu0 ip_rcv"]
+    );
+    assert!(!stats(&out).has_anomalies());
+}
+
+#[test]
+fn records_of_per_cpu_frames_cut_a_task_that_moved() {
+    // Before frames followed tasks the kernel dropped such returns.
+    let mut meta = meta();
+    meta.frames_per_task = false;
+    let mut other = entry(0, func::IP_RCV, 2, S2);
+    other.tid = 200;
+    let mut other_exit = exit(0, func::IP_RCV, 3, S2, 0);
+    other_exit.tid = 200;
+    let mut stitcher = Stitcher::new(&meta, StitchOptions::default());
+    let mut out = Collect::default();
+    for event in [
+        entry(0, func::TCP_V4_CONNECT, 1, 0),
+        other,
+        other_exit,
+        moved(entry(1, func::IP_RCV, 4, S3)),
+        moved(exit(1, func::IP_RCV, 5, S3, 0)),
+    ] {
+        stitcher.push(&event, &mut out).unwrap();
+    }
+    stitcher.finish(&mut out).unwrap();
+    assert_eq!(
+        shapes(&out),
+        ["cpu0 ip_rcv", "cpu0 tcp_v4_connect!", "cpu1 ip_rcv"]
+    );
+    assert_eq!(out.passes[1].cut, Some(CutReason::Migrated));
+}
+
+#[test]
+fn an_untracked_call_has_no_exit_and_nothing_under_it() {
+    let mut untracked = entry(0, func::IP_QUEUE_XMIT, 2, S1);
+    untracked.flags |= crate::abi::event_flag::UNTRACKED;
+    let mut alone = entry(1, func::IP_RCV, 9, S2);
+    alone.flags |= crate::abi::event_flag::UNTRACKED;
+    let out = passes(&[
+        entry(0, func::TCP_V4_CONNECT, 1, 0),
+        untracked,
+        entry(0, func::DEV_QUEUE_XMIT, 3, S1),
+        exit(0, func::DEV_QUEUE_XMIT, 4, S1, 0),
+        exit(0, func::TCP_V4_CONNECT, 5, 0, 0),
+        alone,
+    ]);
+    assert_eq!(
+        shapes(&out),
+        [
+            "cpu0 tcp_v4_connect(ip_queue_xmit!,__dev_queue_xmit)",
+            "cpu1 ip_rcv!"
+        ]
+    );
+    let stats = stats(&out);
+    assert_eq!(stats.untracked_calls, 2);
+    assert_eq!(stats.orphan_exits, 0);
 }
 
 #[test]

@@ -66,6 +66,9 @@ pub struct StitchStats {
     pub unstitched_events: u64,
     /// Softirq exits without an entry.
     pub stray_softirq_exits: u64,
+    /// Calls the kernel could not give a frame (its frame stack was full):
+    /// shown without exit, nothing nested under them.
+    pub untracked_calls: u64,
 }
 
 impl StitchStats {
@@ -85,6 +88,7 @@ impl StitchStats {
             journeys_split,
             unstitched_events,
             stray_softirq_exits,
+            untracked_calls,
         } = *self;
         [
             missing_exits,
@@ -97,6 +101,7 @@ impl StitchStats {
             journeys_split,
             unstitched_events,
             stray_softirq_exits,
+            untracked_calls,
         ]
         .iter()
         .any(|&count| count != 0)

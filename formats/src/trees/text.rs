@@ -116,7 +116,7 @@ impl<W: Write> TreeSink for TreeTextPrinter<W> {
 
 /// Appends the nonzero anomaly counters as `, N what` items.
 fn push_stats(out: &mut Vec<u8>, stats: &StitchStats) {
-    let items: [(u64, &str); 10] = [
+    let items: [(u64, &str); 11] = [
         (stats.missing_exits, "calls without exit"),
         (stats.orphan_exits, "exits without entry"),
         (stats.cut_passes, "trees cut short"),
@@ -130,6 +130,10 @@ fn push_stats(out: &mut Vec<u8>, stats: &StitchStats) {
         (stats.journeys_split, "journeys split (pass limit)"),
         (stats.unstitched_events, "events from impossible CPUs"),
         (stats.stray_softirq_exits, "softirq exits without entry"),
+        (
+            stats.untracked_calls,
+            "calls without a kernel frame (no exit traced)",
+        ),
     ];
     let mut first = true;
     for (count, what) in items.into_iter().filter(|(count, _)| *count != 0) {

@@ -48,6 +48,7 @@ pub fn meta() -> TraceMeta {
         },
         ring_bytes: 8 << 20,
         abi_version: abi::ABI_VERSION,
+        frames_per_task: true,
     }
 }
 
