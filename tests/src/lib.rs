@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// How long pkttrace may take to load and attach (TCG guests are slow).
-const ATTACH_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long pkttrace may take to load and attach: TCG guests are slow, and
+/// the default profiles (about 90 functions) took 55 s there.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(180);
+
+pub mod function_graph;
 
 /// The pkttrace binary: `$PKTTRACE_BIN`, else the newest of target/{debug,release}.
 pub fn pkttrace_bin() -> PathBuf {
@@ -109,6 +112,11 @@ impl Tracer {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// What pkttrace printed on stderr until it reported its probes attached.
+    pub fn stderr_so_far(&self) -> &[String] {
+        &self.stderr_seen
     }
 
     fn wait_for_stderr(&mut self, needle: &str) -> Result<()> {
@@ -219,6 +227,8 @@ pub mod window_edges;
 
 /// Call-tree helpers for `-o json --trees` output.
 pub mod trees {
+    use std::collections::BTreeSet;
+
     use serde_json::Value;
 
     /// The passes (call trees) among the JSON lines.
@@ -256,6 +266,29 @@ pub mod trees {
                         .as_array()
                         .is_some_and(|c| c.iter().any(|child| has_chain(child, rest))))
         })
+    }
+
+    /// Caller → callee pairs of function calls in every tree (tracepoint
+    /// nodes left out), and the deepest nesting of calls.
+    pub fn call_edges(lines: &[Value]) -> (BTreeSet<(String, String)>, usize) {
+        fn walk(node: &Value, depth: usize, edges: &mut BTreeSet<(String, String)>) -> usize {
+            let mut deepest = depth + 1;
+            for child in node["children"].as_array().into_iter().flatten() {
+                if child["kind"] == "call" {
+                    edges.insert((name(node).to_string(), name(child).to_string()));
+                    deepest = deepest.max(walk(child, depth + 1, edges));
+                }
+            }
+            deepest
+        }
+        let mut edges = BTreeSet::new();
+        let mut deepest = 0;
+        for pass in passes(lines) {
+            if pass["tree"]["kind"] == "call" {
+                deepest = deepest.max(walk(&pass["tree"], 0, &mut edges));
+            }
+        }
+        (edges, deepest)
     }
 
     /// A one-line-per-tree summary for assertion messages.

@@ -1,0 +1,168 @@
+//! pkttrace's call trees checked against a tracer we did not write: ftrace's
+//! `function_graph`, recording the same functions during the same traffic.
+//! Every caller → callee edge pkttrace prints must be one function_graph
+//! saw, and no call may lack its exit. Needs fentry/kprobes and tracefs:
+//! ignored on the host, run in the QEMU guest by tests/qemu/ci.sh.
+
+use std::collections::BTreeSet;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use pkttrace_tests::function_graph::{self, FunctionGraph};
+use pkttrace_tests::trees::{call_edges, name, nodes, outline, passes};
+use pkttrace_tests::{Tracer, require_root, run};
+use serde_json::Value;
+use tracer::netns::{RoutedNet, TestNet};
+
+/// The default profiles (those of the lost-exit report) and forwarding.
+const PROFILES: &str = "ip-tx,tcp-out,tcp-conn,udp,dev,ip-rx,tcp-in,ip-forward";
+/// How long the stress phase keeps both CPUs busy with TCP.
+const STRESS: Duration = Duration::from_secs(3);
+/// Emulated kernels are slow: let the last events drain.
+const SETTLE: Duration = Duration::from_millis(1500);
+
+/// Functions `pkttrace --dry-run` would probe with `backend`.
+fn planned_functions(backend: &str) -> Vec<String> {
+    let out = run(&["--backend", backend, "--profile", PROFILES, "--dry-run"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out.stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("probe "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Pins the calling thread (and the threads it spawns) to `cpu`.
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is valid; the calls only read/write it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// TCP (a 60 kB transfer), UDP (delivered and to a closed port), a
+/// forwarded flow, then TCP flows on both CPUs at once.
+fn traffic(net: &TestNet, routed: &RoutedNet) {
+    let chunk = vec![b'x'; 4096];
+    let messages: Vec<&[u8]> = (0..15).map(|_| chunk.as_slice()).collect();
+    assert_eq!(net.tcp_echo(false, 8080, &messages).unwrap(), 15 * 4096);
+    assert_eq!(net.udp_send(false, 9000, 10).unwrap(), 10);
+    net.udp_to_closed_port(9999).unwrap();
+    assert_eq!(routed.udp_through_router(routed.addr_b, 9100, 5).unwrap(), 5);
+    thread::scope(|s| {
+        for cpu in 0..2 {
+            s.spawn(move || {
+                pin_to_cpu(cpu);
+                let deadline = Instant::now() + STRESS;
+                let mut port = 8100 + cpu as u16 * 100;
+                let small: &[&[u8]] = &[b"ping", &[b'y'; 3000]];
+                while Instant::now() < deadline {
+                    net.tcp_echo(false, port, small).unwrap();
+                    port += 1;
+                }
+            });
+        }
+    });
+}
+
+fn call_trees_agree_with_function_graph(backend: &str) {
+    require_root();
+    let net = TestNet::create("ortcp").unwrap();
+    let routed = RoutedNet::create("orfwd").unwrap();
+    let planned = planned_functions(backend);
+    assert!(planned.len() > 50, "{planned:?}");
+
+    let tracer = Tracer::start(&[
+        "--backend",
+        backend,
+        "--profile",
+        PROFILES,
+        "-o",
+        "json",
+        "--trees",
+        "--ring-kib",
+        "65536",
+    ])
+    .expect("pkttrace starts");
+    // Only what pkttrace really attached, and ftrace can trace: then a
+    // function between two of pkttrace's is in ftrace's set too.
+    let refused: BTreeSet<&str> = tracer
+        .stderr_so_far()
+        .iter()
+        .filter_map(|l| l.split("function ").nth(1))
+        .filter_map(|l| l.split(" not probed").next())
+        .collect();
+    let available = FunctionGraph::available().unwrap();
+    let functions: Vec<String> = planned
+        .iter()
+        .filter(|f| !refused.contains(f.as_str()) && available.contains(*f))
+        .cloned()
+        .collect();
+    let graph = FunctionGraph::start(&functions, 32 * 1024).unwrap();
+
+    traffic(&net, &routed);
+    thread::sleep(SETTLE);
+
+    let recorded = graph.stop().unwrap();
+    let out = tracer.stop().expect("pkttrace stops");
+    assert_eq!(out.code, Some(0), "stderr:\n{}", out.stderr);
+    let lines = out.json_events();
+    assert_eq!(recorded.overruns, 0, "ftrace's buffer overflowed");
+
+    let traced: BTreeSet<&str> = functions.iter().map(String::as_str).collect();
+    let (ours, our_depth) = call_edges(&lines);
+    let (theirs, their_depth) = function_graph::edges(&recorded.trace);
+    let unexplained: Vec<&(String, String)> = ours
+        .iter()
+        .filter(|(a, b)| traced.contains(a.as_str()) && traced.contains(b.as_str()))
+        .filter(|edge| !theirs.contains(*edge))
+        .collect();
+    eprintln!(
+        "{backend}: {} functions, {} pkttrace edges, {} function_graph edges, deepest nesting {our_depth} (function_graph {their_depth})",
+        functions.len(),
+        ours.len(),
+        theirs.len()
+    );
+    assert!(
+        unexplained.is_empty(),
+        "edges function_graph never saw: {unexplained:?}\n{}",
+        outline(&lines)
+    );
+    assert!(ours.len() > 30, "too few edges to mean anything: {ours:?}");
+
+    // Every call returned inside the trace; none lacks its exit or entry.
+    let trees = passes(&lines);
+    let calls: Vec<&Value> = trees
+        .iter()
+        .filter(|p| p["cut"] != "trace_end")
+        .flat_map(|p| nodes(&p["tree"]))
+        .collect();
+    let broken: Vec<String> = calls
+        .iter()
+        .filter(|n| n["missing_exit"] == true || n["kind"] == "exit")
+        .map(|n| format!("{} {}", n["kind"], name(n)))
+        .collect();
+    assert!(broken.is_empty(), "{broken:?}\n{}", outline(&lines));
+    let summary = lines
+        .iter()
+        .find(|l| l["type"] == "stitch_summary")
+        .expect("a stitch summary");
+    assert_eq!(summary["untracked_calls"], 0, "{summary}");
+    assert_eq!(summary["orphan_exits"], 0, "{summary}");
+    assert_eq!(summary["lost"], 0, "{summary}");
+}
+
+#[test]
+#[ignore = "needs fentry and tracefs: scripts/test.sh runs it in the QEMU guest"]
+fn call_trees_agree_with_function_graph_with_fentry() {
+    call_trees_agree_with_function_graph("fentry");
+}
+
+#[test]
+#[ignore = "needs kprobes and tracefs: scripts/test.sh runs it in the QEMU guest"]
+fn call_trees_agree_with_function_graph_with_kprobes() {
+    call_trees_agree_with_function_graph("kprobe");
+}
