@@ -16,6 +16,8 @@ pub mod meta;
 #[cfg(feature = "std")]
 pub mod record;
 #[cfg(feature = "std")]
+pub mod ret;
+#[cfg(feature = "std")]
 pub mod sink;
 #[cfg(feature = "std")]
 pub mod stack;
