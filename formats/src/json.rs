@@ -229,14 +229,14 @@ impl<W: Write> Sink for JsonPrinter<W> {
 }
 
 impl EventJson<'_> {
-    /// `ret` (and `ret_name`) from the exit event `exit`, typed by its
-    /// probe; none for a `void` function.
-    pub(crate) fn set_ret(&mut self, names: &Names, exit: &RawEvent) {
+    /// `ret` (and `ret_name`) from the return register `raw` of probe
+    /// `probe_id`, typed by it; none for a `void` function.
+    pub(crate) fn set_ret(&mut self, names: &Names, probe_id: u32, raw: u64) {
         let ty = names
             .probes
-            .get(exit.probe_id)
+            .get(probe_id)
             .map_or(RetType::Unknown, |probe| probe.ret);
-        self.ret = ty.decode(exit.value);
+        self.ret = ty.decode(raw);
         self.ret_name = self.ret.as_ref().and_then(RetValue::name);
     }
 }
@@ -325,7 +325,7 @@ pub(crate) fn event_json<'a>(
         }
         Some(ValueKind::Return) => {
             if kind != Some(EventKind::Entry) {
-                view.set_ret(names, event);
+                view.set_ret(names, event.probe_id, event.value);
             }
         }
         Some(ValueKind::Tdma) => view.tdma = TdmaEvent::decode(event),
@@ -338,7 +338,7 @@ pub(crate) fn event_json<'a>(
                 });
                 view.nf_pf = Some(pf);
             } else {
-                view.set_ret(names, event);
+                view.set_ret(names, event.probe_id, event.value);
             }
         }
     }

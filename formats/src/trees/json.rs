@@ -329,8 +329,8 @@ impl JsonWriter<'_> {
                     .probes
                     .get(node.event.probe_id)
                     .is_some_and(|probe| probe.value.has_return());
-                if let Some(exit) = node.exit.as_ref().filter(|_| returns) {
-                    view.set_ret(self.names, exit);
+                if let Some(raw) = node.ret().filter(|_| returns) {
+                    view.set_ret(self.names, node.event.probe_id, raw as u64);
                 }
             }
             NodeKind::Point => view.kind = "point",
