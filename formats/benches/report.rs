@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use formats::abi::{self, EventKind, RawEvent, event_flag, probe_id, tcp_flag};
 use formats::json::JsonPrinter;
-use formats::meta::{ClockBase, ProbeDesc, ProbeKind, TraceMeta, ValueKind, tracepoint_probes};
+use formats::meta::{
+    ClockBase, ProbeDesc, ProbeKind, RetType, TraceMeta, ValueKind, tracepoint_probes,
+};
 use formats::record::{Frame, RecordReader, RecordWriter};
 use formats::sink::{Sink, Summary};
 use formats::text::TextPrinter;
@@ -131,6 +133,10 @@ fn meta() -> TraceMeta {
         category: "ip".into(),
         kind: ProbeKind::Fexit,
         value: ValueKind::Return,
+        ret: RetType::Int {
+            size: 4,
+            signed: true,
+        },
     });
     TraceMeta {
         kernel_release: "6.8.0-bench".into(),

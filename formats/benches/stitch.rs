@@ -8,7 +8,9 @@ use std::io::{self, BufWriter};
 use std::time::{Duration, Instant};
 
 use formats::abi::{self, EventKind, RawEvent, event_flag, probe_id, tcp_flag};
-use formats::meta::{ClockBase, ProbeDesc, ProbeKind, TraceMeta, ValueKind, tracepoint_probes};
+use formats::meta::{
+    ClockBase, ProbeDesc, ProbeKind, RetType, TraceMeta, ValueKind, tracepoint_probes,
+};
 use formats::sink::{Sink, Summary};
 use formats::stitch::{Grouping, Journey, Pass, StitchOptions, StitchSink, StitchStats, TreeSink};
 use formats::trees::classic::ClassicPrinter;
@@ -256,6 +258,10 @@ fn meta() -> TraceMeta {
         category: String::new(),
         kind: ProbeKind::Fexit,
         value: ValueKind::Return,
+        ret: RetType::Int {
+            size: 4,
+            signed: true,
+        },
     }));
     TraceMeta {
         probes: probes.into(),

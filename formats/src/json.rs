@@ -17,7 +17,8 @@ use crate::describe::{
     Names, TcpFlagLetters, c_str, has_ports, ip_addrs, is_icmp, l4_proto_names, push_hex,
     push_tc_handle,
 };
-use crate::meta::{TraceMeta, ValueKind, nf_hook_name, tcp_state_name};
+use crate::meta::{RetType, TraceMeta, ValueKind, nf_hook_name, tcp_state_name};
+use crate::ret::{RetText, RetValue};
 use crate::sink::{Sink, Summary};
 use crate::stack::{Stack, StackFrame};
 use crate::tdma::TdmaEvent;
@@ -141,8 +142,12 @@ pub(crate) struct EventJson<'a> {
     drop_location_symbol: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rc: Option<i32>,
+    /// The return value as a number (sign-extended where signed)...
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) ret: Option<i64>,
+    ret: Option<RetValue>,
+    /// ... and as text where that says more: `-EINVAL`, `NULL`, `0xffff…`, `true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ret_name: Option<RetText>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tcp_state: Option<NameOr<'static, u64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -220,6 +225,19 @@ impl<W: Write> Sink for JsonPrinter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+impl EventJson<'_> {
+    /// `ret` (and `ret_name`) from the return register `raw` of probe
+    /// `probe_id`, typed by it; none for a `void` function.
+    pub(crate) fn set_ret(&mut self, names: &Names, probe_id: u32, raw: u64) {
+        let ty = names
+            .probes
+            .get(probe_id)
+            .map_or(RetType::Unknown, |probe| probe.ret);
+        self.ret = ty.decode(raw);
+        self.ret_name = self.ret.as_ref().and_then(RetValue::name);
     }
 }
 
@@ -307,7 +325,7 @@ pub(crate) fn event_json<'a>(
         }
         Some(ValueKind::Return) => {
             if kind != Some(EventKind::Entry) {
-                view.ret = Some(event.value as i64);
+                view.set_ret(names, event.probe_id, event.value);
             }
         }
         Some(ValueKind::Tdma) => view.tdma = TdmaEvent::decode(event),
@@ -320,7 +338,7 @@ pub(crate) fn event_json<'a>(
                 });
                 view.nf_pf = Some(pf);
             } else {
-                view.ret = Some(event.value as i64);
+                view.set_ret(names, event.probe_id, event.value);
             }
         }
     }

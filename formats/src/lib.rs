@@ -1,13 +1,13 @@
 //! pkttrace's byte layouts and printers.
 //!
 //! * [`abi`]: the `no_std` kernel↔userspace event ABI, shared with the BPF programs.
+//! * [`filter`]: the filter language; its evaluator is `no_std` and runs in BPF too.
 //! * With `std`: decoded events, record files and the text/JSON sinks.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 pub mod abi;
 #[cfg(feature = "std")]
 mod describe;
-#[cfg(feature = "std")]
 pub mod filter;
 #[cfg(feature = "std")]
 pub mod json;
@@ -15,6 +15,8 @@ pub mod json;
 pub mod meta;
 #[cfg(feature = "std")]
 pub mod record;
+#[cfg(feature = "std")]
+pub mod ret;
 #[cfg(feature = "std")]
 pub mod sink;
 #[cfg(feature = "std")]

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::abi::{self, probe_id};
+pub use crate::ret::RetType;
 pub use crate::time::ClockBase;
 
 /// Description of one trace session.
@@ -95,7 +96,7 @@ pub enum ValueKind {
     Qdisc,
     /// `value`: new `TCP_*` state; `aux`: old state.
     TcpState,
-    /// `value`: the probed function's return value (signed).
+    /// `value`: the probed function's return value (typed by [`ProbeDesc::ret`]).
     Return,
     /// A function taking a `struct nf_hook_state *` (`nf_hook_slow`): at
     /// entry `aux` is `hook | pf << 8`; at exit `value` is the return value.
@@ -115,6 +116,10 @@ pub struct ProbeDesc {
     pub category: String,
     pub kind: ProbeKind,
     pub value: ValueKind,
+    /// What the function returns (function probes), from the tracing
+    /// kernel's BTF; records made before it was stored read as unknown.
+    #[serde(default, skip_serializing_if = "RetType::is_unknown")]
+    pub ret: RetType,
 }
 
 /// The fixed tracepoint probes of [`abi::probe_id`], named as the kernel names them.
@@ -174,6 +179,7 @@ pub fn tracepoint_probes() -> Vec<ProbeDesc> {
         category: category.to_owned(),
         kind: ProbeKind::Tracepoint,
         value,
+        ret: RetType::Unknown,
     })
     .chain(tdma_probes())
     .collect()
@@ -196,6 +202,7 @@ fn tdma_probes() -> impl Iterator<Item = ProbeDesc> {
         category: "tdma".to_owned(),
         kind: ProbeKind::RawTracepoint,
         value: ValueKind::Tdma,
+        ret: RetType::Unknown,
     })
 }
 
@@ -404,6 +411,10 @@ mod tests {
             category: "ip".into(),
             kind: ProbeKind::Fexit,
             value: ValueKind::Return,
+            ret: RetType::Int {
+                size: 4,
+                signed: true,
+            },
         });
         probes.push(ProbeDesc {
             id: 3_000_000,
@@ -411,6 +422,7 @@ mod tests {
             category: String::new(),
             kind: ProbeKind::Kprobe,
             value: ValueKind::None,
+            ret: RetType::Unknown,
         });
         TraceMeta {
             kernel_release: "6.8.0".into(),
@@ -478,6 +490,18 @@ mod tests {
         assert_eq!(back, meta);
         assert_eq!(back.probe(1000).unwrap().name, "ip_rcv");
         assert_eq!(back.drop_reason_name(77), Some("LATE"));
+    }
+
+    #[test]
+    fn return_types_are_stored_and_optional() {
+        let json = serde_json::to_string(&sample()).unwrap();
+        assert!(json.contains(r#""ret":{"kind":"int","size":4,"signed":true}"#));
+        // Probes without a type (tracepoints) store none.
+        assert_eq!(json.matches(r#""ret":"#).count(), 1);
+        // A probe table written before return types were recorded.
+        let old = r#"{"id":1000,"name":"ip_rcv","kind":"fexit","value":"return"}"#;
+        let probe: ProbeDesc = serde_json::from_str(old).unwrap();
+        assert_eq!(probe.ret, RetType::Unknown);
     }
 
     #[test]

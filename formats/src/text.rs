@@ -19,7 +19,7 @@ use std::sync::LazyLock;
 
 use crate::abi::{self, EventKind, RawEvent, event_flag};
 use crate::describe::{Names, TcpFlagLetters, has_ports, is_icmp, l4_proto_names, tc_handle_parts};
-use crate::meta::{ProbeDesc, TraceMeta, ValueKind, nf_hook_name, tcp_state_name};
+use crate::meta::{ProbeDesc, RetType, TraceMeta, ValueKind, nf_hook_name, tcp_state_name};
 use crate::sink::{Sink, Summary};
 use crate::stack::{Stack, StackFrame};
 use crate::tdma::TdmaEvent;
@@ -505,9 +505,7 @@ impl<'a> Line<'a> {
             ValueKind::Return => {
                 // Entry events of a function probe have no return value yet.
                 if kind != Some(EventKind::Entry) {
-                    let ret = ev.value as i64;
-                    self.bytes(b"ret ");
-                    self.flagged_int(ret, ret < 0);
+                    self.ret(names, ev);
                 }
             }
             ValueKind::Tdma => {
@@ -535,12 +533,32 @@ impl<'a> Line<'a> {
                     }
                     self.byte(b' ');
                 } else {
-                    let ret = ev.value as i64;
-                    self.bytes(b"ret ");
-                    self.flagged_int(ret, ret < 0);
+                    self.ret(names, ev);
                 }
             }
         }
+    }
+
+    /// `ret -EINVAL `, `ret NULL `, ...: the return value as the probe's
+    /// type says; nothing for a `void` function.
+    fn ret(&mut self, names: &Names, ev: &RawEvent) {
+        let ty = names
+            .probes
+            .get(ev.probe_id)
+            .map_or(RetType::Unknown, |probe| probe.ret);
+        let Some(value) = ty.decode(ev.value) else {
+            return;
+        };
+        let bad = value.is_error();
+        self.bytes(b"ret ");
+        if bad {
+            self.color_on(COLOR_BAD);
+        }
+        self.bytes(value.text().as_bytes());
+        if bad {
+            self.color_off();
+        }
+        self.byte(b' ');
     }
 
     #[inline(always)]

@@ -3,7 +3,7 @@ mod common;
 use common::*;
 use formats::abi::{EventKind, RawEvent, event_flag, probe_id};
 use formats::json::JsonPrinter;
-use formats::meta::TraceMeta;
+use formats::meta::{RetType, TraceMeta};
 use formats::sink::{Sink, Summary};
 use serde_json::{Value, json};
 
@@ -155,6 +155,37 @@ fn function_probe_return_and_kinds() {
     assert_eq!(v[1]["kind"], "exit");
     assert_eq!(v[1]["ret"], -22);
     assert_eq!(v[1]["probe"], "ip_finish_output2");
+}
+
+#[test]
+fn return_values_follow_the_btf_type() {
+    let ret = |ty, raw| {
+        let v = objects_with(&meta_returning(ty), &[fexit_returning(raw)]).remove(0);
+        (v.get("ret").cloned(), v.get("ret_name").cloned())
+    };
+    assert_eq!(ret(RetType::Void, 0x6_0800_1234_5678), (None, None));
+    assert_eq!(
+        ret(RetType::Pointer, 0),
+        (Some(json!(0)), Some(json!("NULL")))
+    );
+    assert_eq!(
+        ret(RetType::Pointer, SKB),
+        (Some(json!(SKB)), Some(json!("0xffff8880041a2300")))
+    );
+    assert_eq!(
+        ret(RetType::Bool, 0x101),
+        (Some(json!(1)), Some(json!("true")))
+    );
+    assert_eq!(
+        ret(INT, 0xffff_ffea),
+        (Some(json!(-22)), Some(json!("-EINVAL")))
+    );
+    assert_eq!(ret(INT, 0xdead_0000_0002), (Some(json!(2)), None));
+    // Records without return types print as before.
+    assert_eq!(
+        ret(RetType::Unknown, (-22i64) as u64),
+        (Some(json!(-22)), None)
+    );
 }
 
 #[test]

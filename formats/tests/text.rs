@@ -2,6 +2,7 @@ mod common;
 
 use common::*;
 use formats::abi::{self, EventKind, RawEvent, event_flag, probe_id, tcp_flag};
+use formats::meta::RetType;
 use formats::sink::{Sink, Summary};
 use formats::text::TextPrinter;
 
@@ -160,6 +161,39 @@ fn function_probe_entry_and_exit() {
              ns:4026532281 ICMP 10.0.0.1 > 10.0.0.2 type 8/0 id 6699 len 84 ret -22",
         ]
     );
+}
+
+/// What follows the packet on the exit line of a function returning `ty`.
+fn ret_text(ty: RetType, raw: u64) -> String {
+    let mut printer = TextPrinter::new(Vec::new());
+    printer.begin(&meta_returning(ty)).unwrap();
+    printer.event(&fexit_returning(raw)).unwrap();
+    printer.finish(&Summary::default()).unwrap();
+    let text = String::from_utf8(printer.into_inner()).unwrap();
+    let (_, after) = text.split_once(" len 84").unwrap();
+    after.trim().to_owned()
+}
+
+#[test]
+fn return_values_follow_the_btf_type() {
+    // rax after a `void` function is whatever it held: nothing to show.
+    assert_eq!(ret_text(RetType::Void, 0x6_0800_1234_5678), "");
+    assert_eq!(ret_text(RetType::Pointer, 0), "ret NULL");
+    assert_eq!(ret_text(RetType::Pointer, SKB), "ret 0xffff8880041a2300");
+    assert_eq!(ret_text(RetType::Bool, 1), "ret true");
+    assert_eq!(ret_text(RetType::Bool, 0x100), "ret false");
+    // An `int` -22 arrives zero-extended from eax.
+    assert_eq!(ret_text(INT, 0xffff_ffea), "ret -EINVAL");
+    assert_eq!(ret_text(INT, 0xdead_0000_0002), "ret 2");
+    assert_eq!(ret_text(INT, (-524i64) as u64), "ret -ENOTSUPP");
+    let drop_reason = RetType::Enum {
+        size: 4,
+        signed: false,
+    };
+    assert_eq!(ret_text(drop_reason, 0xffff_ffff_0000_0010), "ret 16");
+    // Records without return types print as before.
+    assert_eq!(ret_text(RetType::Unknown, (-22i64) as u64), "ret -22");
+    assert_eq!(ret_text(RetType::Unknown, SKB), "ret 0xffff8880041a2300");
 }
 
 #[test]

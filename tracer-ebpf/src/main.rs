@@ -21,7 +21,8 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     EbpfContext,
-    macros::{btf_tracepoint, fentry, kprobe},
+    macros::{btf_tracepoint, fentry, kprobe, map},
+    maps::Array,
     programs::{BtfTracePointContext, FEntryContext, ProbeContext},
 };
 use formats::abi::{EventKind, RawEvent, probe_id};
@@ -283,6 +284,24 @@ pub fn doctor_fentry(_ctx: FEntryContext) -> u32 {
 #[kprobe]
 pub fn doctor_kprobe(_ctx: ProbeContext) -> u32 {
     0
+}
+
+/// The event `filter_verdict` judges; written by the test before each run.
+#[map]
+static FILTER_TEST_EVENT: Array<RawEvent> = Array::with_max_entries(1, 0);
+
+/// The compiled filter's verdict (1 match, 0 not, -1 no event) on the event in
+/// `FILTER_TEST_EVENT`: the kernel's half of the test comparing it with
+/// userspace's (tracer's `filter_agreement` test, with `BPF_PROG_TEST_RUN`).
+/// Never attached. Written without `#[raw_tracepoint]`, whose wrapper
+/// returns 0 whatever the function returns.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "raw_tp")]
+pub fn filter_verdict(_ctx: *mut c_void) -> i32 {
+    match FILTER_TEST_EVENT.get(0) {
+        Some(ev) => filter::matches(ev) as i32,
+        None => -1,
+    }
 }
 
 #[cfg(not(test))]

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use formats::abi::{self, EventKind, RawEvent, event_flag, probe_id, tcp_flag};
-use formats::meta::{ClockBase, ProbeDesc, ProbeKind, TraceMeta, ValueKind, tracepoint_probes};
+use formats::meta::{
+    ClockBase, ProbeDesc, ProbeKind, RetType, TraceMeta, ValueKind, tracepoint_probes,
+};
 use formats::record::RecordWriter;
 use formats::sink::{Sink, Summary};
 use ratatui::Terminal;
@@ -53,6 +55,10 @@ fn meta() -> TraceMeta {
         category: "net".into(),
         kind: ProbeKind::Fexit,
         value: ValueKind::Return,
+        ret: RetType::Int {
+            size: 4,
+            signed: true,
+        },
     }));
     TraceMeta {
         backend: "fentry".into(),

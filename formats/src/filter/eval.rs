@@ -1,41 +1,116 @@
-//! The reference evaluator: the semantics the BPF side implements, instruction
-//! for instruction, for tests and for filtering in userspace.
+//! The filter's semantics, written once for both sides: the BPF programs
+//! (`tracer-ebpf/src/filter.rs`) and userspace ([`matches`]) run this same
+//! code, so the kernel's verdict and the reference's cannot drift apart.
+//!
+//! `no_std` and written the way the BPF verifier accepts it: every loop is a
+//! `while` bounded by a small constant, every function inlines, indices are
+//! masked or bounded so no panicking path is left, and no iterator chains.
+//! What differs between the sides is behind two small traits: where the
+//! instructions come from ([`FilterProgram`]: a slice here, the read-only
+//! `CONFIG` global in BPF) and where the boolean stack lives ([`BitStack`]: a
+//! `u32` here, per-CPU map memory in BPF — see that file for why).
 
-use super::predicate::ne_words;
 use crate::abi::{
-    ETH_P_IP, ETH_P_IPV6, FilterInsn, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, RawEvent, filter_dir,
-    filter_op,
+    ETH_P_IP, ETH_P_IPV6, FILTER_MAX_INSNS, FilterInsn, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP,
+    RawEvent, filter_dir, filter_op,
 };
 
-/// Runs `insns` on `ev`. The stack is the bits of a `u32` with the top in bit
-/// 0: predicates shift in their result, `AND`/`OR` combine bits 0 and 1 into
-/// one, `NOT` flips bit 0. The result is bit 0 at the end; an empty program
-/// accepts everything. Unknown opcodes push false.
+/// A compiled filter as the evaluator fetches it.
+pub trait FilterProgram {
+    /// Number of instructions; only the first [`FILTER_MAX_INSNS`] run.
+    fn insn_count(&self) -> usize;
+    /// Instruction `i`, asked only for `i < insn_count()` and `i < FILTER_MAX_INSNS`.
+    fn insn(&self, i: usize) -> FilterInsn;
+}
+
+/// The boolean stack: the bits of a `u32`, top in bit 0.
+pub trait BitStack {
+    fn load(&self) -> u32;
+    fn store(&mut self, bits: u32);
+}
+
+impl FilterProgram for [FilterInsn] {
+    #[inline(always)]
+    fn insn_count(&self) -> usize {
+        self.len()
+    }
+
+    #[inline(always)]
+    fn insn(&self, i: usize) -> FilterInsn {
+        self[i]
+    }
+}
+
+impl BitStack for u32 {
+    #[inline(always)]
+    fn load(&self) -> u32 {
+        *self
+    }
+
+    #[inline(always)]
+    fn store(&mut self, bits: u32) {
+        *self = bits;
+    }
+}
+
+/// Runs `insns` on `ev` (the userspace entry point of [`run`]).
 pub fn matches(insns: &[FilterInsn], ev: &RawEvent) -> bool {
-    if insns.is_empty() {
+    run(insns, &mut 0u32, ev)
+}
+
+/// Runs `program` on `ev` with `stack` as the boolean stack. Predicates shift
+/// in their result, `AND`/`OR` combine bits 0 and 1 into one, `NOT` flips bit
+/// 0. The result is bit 0 at the end; an empty program accepts everything.
+/// Unknown opcodes push false.
+#[inline(always)]
+pub fn run<P, S>(program: &P, stack: &mut S, ev: &RawEvent) -> bool
+where
+    P: FilterProgram + ?Sized,
+    S: BitStack,
+{
+    let len = program.insn_count();
+    if len == 0 {
         return true;
     }
-    let mut stack = 0u32;
-    for insn in insns {
-        let top = stack & 1;
-        stack = match insn.op {
-            // Drop the top; the new top (old bit 1) combines with it.
-            filter_op::AND => (stack >> 1) & (!1 | top),
-            filter_op::OR => (stack >> 1) | top,
-            filter_op::NOT => stack ^ 1,
-            _ => (stack << 1) | u32::from(holds(insn, ev)),
-        };
+    stack.store(0);
+    let mut i = 0;
+    while i < FILTER_MAX_INSNS {
+        if i >= len {
+            break;
+        }
+        let insn = program.insn(i);
+        let bits = stack.load();
+        stack.store(step(&insn, bits, ev));
+        i += 1;
     }
-    stack & 1 != 0
+    stack.load() & 1 != 0
+}
+
+/// The stack after `insn`.
+#[inline(always)]
+fn step(insn: &FilterInsn, bits: u32, ev: &RawEvent) -> u32 {
+    // Binary operators pop bits 0 and 1 and push their combination; the
+    // bits below move up by one.
+    let below = (bits >> 2) << 1;
+    match insn.op {
+        filter_op::AND => below | (bits & (bits >> 1) & 1),
+        filter_op::OR => below | ((bits | (bits >> 1)) & 1),
+        filter_op::NOT => bits ^ 1,
+        _ => (bits << 1) | holds(insn, ev) as u32,
+    }
 }
 
 /// Whether the predicate `insn` holds for `ev`.
+///
+/// Ports and TCP flags need a parsed IP header (or a socket's addresses):
+/// without one `l4_proto` and the port fields mean nothing.
+#[inline(always)]
 fn holds(insn: &FilterInsn, ev: &RawEvent) -> bool {
     let pkt = &ev.pkt;
     match insn.op {
         filter_op::TRUE => true,
-        filter_op::L4_PROTO => u32::from(pkt.l4_proto) == insn.lo,
-        filter_op::L3_PROTO => u32::from(pkt.l3_proto) == insn.lo,
+        filter_op::L4_PROTO => pkt.l4_proto as u32 == insn.lo,
+        filter_op::L3_PROTO => pkt.l3_proto as u32 == insn.lo,
         filter_op::ADDR => {
             let family = match insn.lo {
                 4 => ETH_P_IP,
@@ -50,22 +125,29 @@ fn holds(insn: &FilterInsn, ev: &RawEvent) -> bool {
                 )
         }
         filter_op::PORT => {
-            let in_range = |port: u16| (insn.lo..=insn.hi).contains(&u32::from(port));
-            matches!(pkt.l4_proto, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP)
-                && by_dir(insn.dir, in_range(pkt.sport), in_range(pkt.dport))
+            let has_ports = pkt.l3_proto != 0
+                && matches!(pkt.l4_proto, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP);
+            let (s, d) = (pkt.sport as u32, pkt.dport as u32);
+            has_ports
+                && by_dir(
+                    insn.dir,
+                    s >= insn.lo && s <= insn.hi,
+                    d >= insn.lo && d <= insn.hi,
+                )
         }
         filter_op::IFNAME => masked_equal(insn, &ev.ifname),
         filter_op::NETNS => ev.netns == insn.lo,
         filter_op::PID => ev.pid == insn.lo,
         filter_op::IFINDEX => ev.ifindex == insn.lo,
         filter_op::TCP_FLAGS => {
-            pkt.l4_proto == IPPROTO_TCP && u32::from(pkt.tcp_flags) & insn.lo != 0
+            pkt.l3_proto != 0 && pkt.l4_proto == IPPROTO_TCP && pkt.tcp_flags as u32 & insn.lo != 0
         }
         _ => false,
     }
 }
 
 /// `src`/`dst` pick one side; anything else means either.
+#[inline(always)]
 fn by_dir(dir: u8, src: bool, dst: bool) -> bool {
     match dir {
         filter_dir::SRC => src,
@@ -74,12 +156,29 @@ fn by_dir(dir: u8, src: bool, dst: bool) -> bool {
     }
 }
 
+/// `bytes` under the instruction's mask equal its words.
+#[inline(always)]
 fn masked_equal(insn: &FilterInsn, bytes: &[u8; 16]) -> bool {
-    let words = ne_words(bytes);
-    (0..4).all(|i| words[i] & insn.mask[i] == insn.words[i])
+    let mut i = 0;
+    while i < 4 {
+        if ne_word(bytes, i) & insn.mask[i] != insn.words[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
-#[cfg(test)]
+/// Word `i` (0–3) of `bytes` read in native byte order: how addresses and
+/// interface names are compared, and how the compiler encodes them.
+#[inline(always)]
+pub(crate) fn ne_word(bytes: &[u8; 16], i: usize) -> u32 {
+    // Masked so the indices are provably in bounds (no panic path in BPF).
+    let at = (i & 3) * 4;
+    u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 
@@ -136,5 +235,22 @@ mod tests {
     fn unknown_opcode_pushes_false() {
         assert!(!run(&[FilterInsn::new(200)]));
         assert!(run(&[FilterInsn::new(200), NOT]));
+    }
+
+    /// Only the first [`FILTER_MAX_INSNS`] instructions run, as in the kernel
+    /// (the compiler never emits more).
+    #[test]
+    fn runs_at_most_the_kernels_instruction_count() {
+        let mut long = vec![T; FILTER_MAX_INSNS];
+        long.extend([NOT, NOT]);
+        long.truncate(FILTER_MAX_INSNS + 1);
+        assert!(run(&long));
+    }
+
+    #[test]
+    fn words_are_native_endian_quarters() {
+        let bytes: [u8; 16] = core::array::from_fn(|i| i as u8);
+        assert_eq!(ne_word(&bytes, 1), u32::from_ne_bytes([4, 5, 6, 7]));
+        assert_eq!(ne_word(&bytes, 3), u32::from_ne_bytes([12, 13, 14, 15]));
     }
 }

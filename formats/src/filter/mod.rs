@@ -17,28 +17,42 @@
 //! `not` binds tighter than `and`, which binds tighter than `or`; both binary
 //! operators are left-associative. `P` is a number 0–255 or one of `tcp`, `udp`,
 //! `icmp`, `icmp6`, `sctp`. An empty expression accepts every event.
+//!
+//! Without `std` only the evaluator is built: the BPF programs run it.
 
+#[cfg(feature = "std")]
 mod ast;
+#[cfg(feature = "std")]
 mod error;
 mod eval;
+#[cfg(feature = "std")]
 mod lexer;
+#[cfg(feature = "std")]
 mod parser;
+#[cfg(feature = "std")]
 mod predicate;
+#[cfg(feature = "std")]
 mod prefix;
+#[cfg(feature = "std")]
 mod primitive;
+#[cfg(feature = "std")]
 mod program;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "std")]
 pub use error::{FilterError, Problem};
-pub use eval::matches;
+pub use eval::{BitStack, FilterProgram, matches, run};
+#[cfg(feature = "std")]
 pub use program::{and_all, into_config};
 
+#[cfg(feature = "std")]
 use crate::abi::FilterInsn;
 
 /// Compiles a filter expression into a postfix program of at most
 /// [`FILTER_MAX_INSNS`](crate::abi::FILTER_MAX_INSNS) instructions; the empty
 /// expression gives the empty program, which accepts everything.
+#[cfg(feature = "std")]
 pub fn compile(expr: &str) -> Result<Vec<FilterInsn>, FilterError> {
     Ok(parser::parse(expr)?
         .map(|tree| tree.to_postfix())

@@ -1,12 +1,12 @@
 //! Encodings of single predicates as [`FilterInsn`]s, as the BPF side reads them.
 
+use super::eval::ne_word;
 use super::prefix::Prefix;
 use crate::abi::{FilterInsn, IFNAMSIZ, filter_op};
 
-/// Bytes read as native-endian `u32` words: how addresses and interface names
-/// are compared, both in the kernel and in [`super::matches`].
-pub(crate) fn ne_words(bytes: &[u8; 16]) -> [u32; 4] {
-    core::array::from_fn(|i| u32::from_ne_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap()))
+/// Bytes as the evaluator reads them (see [`ne_word`]).
+fn ne_words(bytes: &[u8; 16]) -> [u32; 4] {
+    core::array::from_fn(|i| ne_word(bytes, i))
 }
 
 fn with_lo(op: u8, lo: u32) -> FilterInsn {

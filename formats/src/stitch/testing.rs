@@ -3,7 +3,9 @@
 use std::io;
 
 use crate::abi::{self, EventKind, RawEvent, event_flag, probe_id};
-use crate::meta::{ClockBase, ProbeDesc, ProbeKind, TraceMeta, ValueKind, tracepoint_probes};
+use crate::meta::{
+    ClockBase, ProbeDesc, ProbeKind, RetType, TraceMeta, ValueKind, tracepoint_probes,
+};
 use crate::sink::{Sink, Summary};
 
 use super::{Journey, NodeKind, Pass, StitchOptions, StitchSink, StitchStats, TreeSink};
@@ -23,18 +25,35 @@ pub mod func {
     pub const SKB_CLONE: u32 = 1010;
 }
 
-const FUNCTIONS: &[(u32, &str, &str)] = &[
-    (func::TCP_V4_RCV, "tcp_v4_rcv", "tcp"),
-    (func::TCP_V4_LOOKUP, "__tcp_v4_lookup", "tcp"),
-    (func::TCP_V4_DO_RCV, "tcp_v4_do_rcv", "tcp"),
-    (func::TCP_RCV_STATE_PROCESS, "tcp_rcv_state_process", "tcp"),
-    (func::TCP_SET_STATE, "tcp_set_state", "tcp"),
-    (func::TCP_V4_CONNECT, "tcp_v4_connect", "tcp"),
-    (func::IP_QUEUE_XMIT, "ip_queue_xmit", "ip"),
-    (func::DEV_QUEUE_XMIT, "__dev_queue_xmit", "dev"),
-    (func::NETIF_RX, "netif_rx", "dev"),
-    (func::IP_RCV, "ip_rcv", "ip"),
-    (func::SKB_CLONE, "skb_clone", "skb"),
+/// `int` as BTF describes it.
+const INT: RetType = RetType::Int {
+    size: 4,
+    signed: true,
+};
+
+/// Id, name, category and return type (as on 6.x).
+const FUNCTIONS: &[(u32, &str, &str, RetType)] = &[
+    (func::TCP_V4_RCV, "tcp_v4_rcv", "tcp", INT),
+    (
+        func::TCP_V4_LOOKUP,
+        "__tcp_v4_lookup",
+        "tcp",
+        RetType::Pointer,
+    ),
+    (func::TCP_V4_DO_RCV, "tcp_v4_do_rcv", "tcp", INT),
+    (
+        func::TCP_RCV_STATE_PROCESS,
+        "tcp_rcv_state_process",
+        "tcp",
+        INT,
+    ),
+    (func::TCP_SET_STATE, "tcp_set_state", "tcp", RetType::Void),
+    (func::TCP_V4_CONNECT, "tcp_v4_connect", "tcp", INT),
+    (func::IP_QUEUE_XMIT, "ip_queue_xmit", "ip", INT),
+    (func::DEV_QUEUE_XMIT, "__dev_queue_xmit", "dev", INT),
+    (func::NETIF_RX, "netif_rx", "dev", INT),
+    (func::IP_RCV, "ip_rcv", "ip", INT),
+    (func::SKB_CLONE, "skb_clone", "skb", RetType::Pointer),
 ];
 
 /// Trace start: 19:26:16 UTC on some day, as monotonic 1000 s.
@@ -44,13 +63,18 @@ pub const WALL_START_NS: u64 =
 
 pub fn meta() -> TraceMeta {
     let mut probes = tracepoint_probes();
-    probes.extend(FUNCTIONS.iter().map(|&(id, name, category)| ProbeDesc {
-        id,
-        name: name.into(),
-        category: category.into(),
-        kind: ProbeKind::Fexit,
-        value: ValueKind::Return,
-    }));
+    probes.extend(
+        FUNCTIONS
+            .iter()
+            .map(|&(id, name, category, ret)| ProbeDesc {
+                id,
+                name: name.into(),
+                category: category.into(),
+                kind: ProbeKind::Fexit,
+                value: ValueKind::Return,
+                ret,
+            }),
+    );
     TraceMeta {
         probes: probes.into(),
         drop_reasons: vec![(2, "NOT_SPECIFIED".into()), (3, "NO_SOCKET".into())].into(),

@@ -329,7 +329,9 @@ impl JsonWriter<'_> {
                     .probes
                     .get(node.event.probe_id)
                     .is_some_and(|probe| probe.value.has_return());
-                view.ret = node.ret().filter(|_| returns);
+                if let Some(raw) = node.ret().filter(|_| returns) {
+                    view.set_ret(self.names, node.event.probe_id, raw as u64);
+                }
             }
             NodeKind::Point => view.kind = "point",
             NodeKind::OrphanExit => view.kind = "exit",
@@ -372,6 +374,7 @@ mod tests {
     use crate::stitch::{Grouping, StitchOptions};
 
     const SKB: u64 = 0xffff_8880_0400_0100;
+    const CLONE: u64 = 0xffff_8880_0400_0200;
 
     fn render(grouping: Grouping, events: &[RawEvent]) -> Vec<Value> {
         let options = StitchOptions {
@@ -455,6 +458,34 @@ mod tests {
         assert_eq!(
             (&lines[2]["passes"], &lines[2]["missing_exits"]),
             (&json!(2), &json!(1))
+        );
+    }
+
+    #[test]
+    fn returns_follow_the_btf_type() {
+        let events = [
+            rst(entry(0, func::IP_QUEUE_XMIT, 1, SKB)),
+            entry(0, func::TCP_SET_STATE, 2, SKB),
+            // A `void` function leaves whatever rax held.
+            exit(0, func::TCP_SET_STATE, 3, SKB, 0x6_0800_1234_5678),
+            entry(0, func::SKB_CLONE, 4, SKB),
+            exit(0, func::SKB_CLONE, 5, SKB, 0),
+            // `int` -22 as eax leaves it: zero-extended.
+            exit(0, func::IP_QUEUE_XMIT, 9, SKB, 0xffff_ffea),
+            // An orphan exit is typed too.
+            exit(1, func::SKB_CLONE, 10, 0, CLONE as i64),
+        ];
+        let lines = render(Grouping::Passes, &events);
+        let ret = |node: &Value| (node.get("ret").cloned(), node.get("ret_name").cloned());
+        let root = &lines[0]["tree"];
+        assert_eq!(ret(root), (Some(json!(-22)), Some(json!("-EINVAL"))));
+        let children = root["children"].as_array().unwrap();
+        assert_eq!(ret(&children[0]), (None, None));
+        assert_eq!(ret(&children[1]), (Some(json!(0)), Some(json!("NULL"))));
+        let orphan = &lines[1]["tree"];
+        assert_eq!(
+            ret(orphan),
+            (Some(json!(CLONE)), Some(json!("0xffff888004000200")))
         );
     }
 

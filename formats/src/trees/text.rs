@@ -20,7 +20,7 @@
 use std::io::{self, Write};
 
 use crate::abi::{EventKind, PacketSummary, RawEvent, event_flag};
-use crate::describe::{Names, c_str, push_hex, push_uint};
+use crate::describe::{Names, c_str, push_uint};
 use crate::meta::{TraceMeta, ValueKind};
 use crate::sink::Summary;
 use crate::stack::StackFrame;
@@ -297,12 +297,6 @@ impl<'a> TreeWriter<'a> {
             return;
         }
         self.out.extend_from_slice(b"  ");
-        // Below -MAX_ERRNO a return value is a kernel pointer (a new skb).
-        if probe.value.has_return() && kind == EventKind::Exit && (event.value as i64) < -4095 {
-            self.out.extend_from_slice(b"ret 0x");
-            push_hex(self.out, event.value);
-            return;
-        }
         push_probe_value(
             self.out,
             self.names,
@@ -698,9 +692,35 @@ mod tests {
             • net_dev_queue
         → tcp_set_state  (no exit seen)
     ← ip_queue_xmit  13.0us 65%  ret 0
-← tcp_v4_connect  20.0us  ret -115
+← tcp_v4_connect  20.0us  ret -EINPROGRESS
 ── stitcher: 1 calls without exit
 "
+        );
+    }
+
+    #[test]
+    fn returns_follow_the_btf_type() {
+        let events = [
+            syn(entry(1, func::IP_QUEUE_XMIT, 1, SKB)),
+            entry(1, func::TCP_SET_STATE, 2, SKB),
+            // A `void` function leaves whatever rax held.
+            exit(1, func::TCP_SET_STATE, 3, SKB, 0x6_0800_1234_5678),
+            entry(1, func::SKB_CLONE, 4, SKB),
+            exit(1, func::SKB_CLONE, 5, SKB, 0),
+            // `int` -22 as eax leaves it: zero-extended.
+            exit(1, func::IP_QUEUE_XMIT, 9, SKB, 0xffff_ffea),
+        ];
+        let text = render(Grouping::Passes, &events);
+        let lines: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(
+            lines,
+            [
+                "→ ip_queue_xmit",
+                "    ↔ tcp_set_state  1.0us 12%",
+                "    ↔ skb_clone  1.0us 12%  ret NULL",
+                "← ip_queue_xmit  8.0us  ret -EINVAL",
+            ],
+            "{text}"
         );
     }
 

@@ -2,7 +2,9 @@
 #![allow(dead_code)] // Each test crate uses a different part.
 
 use formats::abi::{self, EventKind, RawEvent, event_flag, probe_id, tcp_flag};
-use formats::meta::{ClockBase, ProbeDesc, ProbeKind, TraceMeta, ValueKind, tracepoint_probes};
+use formats::meta::{
+    ClockBase, ProbeDesc, ProbeKind, RetType, TraceMeta, ValueKind, tracepoint_probes,
+};
 
 /// 2024-05-01T04:31:12Z.
 pub const WALL_START_S: u64 = 1_714_537_872;
@@ -20,6 +22,8 @@ pub fn meta() -> TraceMeta {
         category: "ip".into(),
         kind: ProbeKind::Fexit,
         value: ValueKind::Return,
+        // As in records made before return types were stored.
+        ret: RetType::Unknown,
     });
     probes.push(ProbeDesc {
         id: NF_HOOK_PROBE,
@@ -27,6 +31,7 @@ pub fn meta() -> TraceMeta {
         category: "netfilter".into(),
         kind: ProbeKind::Fentry,
         value: ValueKind::NfHook,
+        ret: RetType::Unknown,
     });
     TraceMeta {
         kernel_release: "6.8.0-test".into(),
@@ -51,6 +56,34 @@ pub fn meta() -> TraceMeta {
         frames_per_task: true,
     }
 }
+
+/// [`meta`] with `ip_finish_output2` (and `nf_hook_slow`) returning `ret`.
+pub fn meta_returning(ret: RetType) -> TraceMeta {
+    let mut meta = meta();
+    let mut probes = meta.probes.as_slice().to_vec();
+    for probe in &mut probes {
+        if probe.id == FEXIT_PROBE || probe.id == NF_HOOK_PROBE {
+            probe.ret = ret;
+        }
+    }
+    meta.probes = probes.into();
+    meta
+}
+
+/// An exit of [`FEXIT_PROBE`] returning the register `raw`.
+pub fn fexit_returning(raw: u64) -> RawEvent {
+    let mut exit = icmp_echo();
+    exit.probe_id = FEXIT_PROBE;
+    exit.kind = EventKind::Exit as u8;
+    exit.value = raw;
+    exit
+}
+
+/// `int` as BTF describes it.
+pub const INT: RetType = RetType::Int {
+    size: 4,
+    signed: true,
+};
 
 /// An event `ns` after the start, from `ping/1234` on cpu 1.
 pub fn base(probe: u32, after_start_ns: u64) -> RawEvent {

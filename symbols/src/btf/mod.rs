@@ -13,6 +13,7 @@ mod lookup;
 mod offsets;
 mod params;
 mod prototype;
+mod returns;
 mod split;
 #[cfg(test)]
 mod tests;

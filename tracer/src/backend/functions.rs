@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use aya::programs::{FEntry, FExit, KProbe};
 use aya::{Btf, Ebpf, EbpfLoader};
 use formats::abi::probe_id;
-use formats::meta::{ProbeDesc, ProbeKind, ValueKind};
+use formats::meta::{ProbeDesc, ProbeKind, RetType, ValueKind};
 use globset::{Glob, GlobSetBuilder};
 use symbols::btf::KernelBtf;
 
@@ -56,6 +56,8 @@ pub struct Target {
     /// A `struct nf_hook_state *` argument: its hook point is recorded.
     pub nf_state_arg: Option<usize>,
     pub nr_args: usize,
+    /// How its exits print the return value.
+    pub ret: RetType,
     /// Why it is probed: a profile name, `--func`, `--func-file`, `--all-skb-funcs`.
     pub origin: String,
 }
@@ -251,6 +253,9 @@ pub fn resolve(
         }
         let reachable = |p: Option<usize>| p.filter(|&i| i < KPROBE_REGISTER_ARGS);
         let id = probe_id::FIRST_DYNAMIC_PROBE_ID + targets.len() as u32;
+        // Unknown prints as before (a signed register): better than
+        // refusing to probe a function over how its result looks.
+        let ret = kernel.return_type(&name).unwrap_or_default();
         targets.push(Target {
             name,
             probe_id: id,
@@ -258,6 +263,7 @@ pub fn resolve(
             sock_arg: reachable(sock_arg),
             nf_state_arg: reachable(nf_state_arg),
             nr_args: params.len(),
+            ret,
             origin,
         });
     }
@@ -293,6 +299,7 @@ pub fn probe_descs(targets: &[Target], backend: Backend) -> Vec<ProbeDesc> {
             } else {
                 ValueKind::Return
             },
+            ret: t.ret,
         })
         .collect()
 }
@@ -477,6 +484,16 @@ mod tests {
         assert_eq!(by_name("tcp_v4_do_rcv").sock_arg, Some(0));
         assert_eq!(by_name("tcp_v4_connect").skb_arg, None);
         assert_eq!(by_name("nf_hook_slow").nf_state_arg, Some(1));
+        // Return types reach the probe table.
+        let int = RetType::Int {
+            size: 4,
+            signed: true,
+        };
+        assert_eq!(by_name("ip_rcv").ret, int);
+        assert_eq!(by_name("tcp_set_state").ret, RetType::Void);
+        let descs = probe_descs(&targets, Backend::Kprobe);
+        let desc = descs.iter().find(|d| d.name == "tcp_set_state").unwrap();
+        assert_eq!(desc.ret, RetType::Void);
 
         let offsets = OffsetsGlobal(kernel.kernel_offsets().unwrap());
         let pins = PinDir::create().unwrap();

@@ -1,6 +1,8 @@
 //! Which probe types this kernel allows, found by loading a tiny program of
 //! each kind rather than by guessing from versions or config files.
 
+#[cfg(test)]
+mod filter_agreement;
 pub mod functions;
 pub mod profiles;
 pub mod tdma;

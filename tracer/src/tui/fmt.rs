@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use formats::abi::{self, PacketSummary, RawEvent, tcp_flag};
-use formats::meta::{ClockBase, TraceMeta, ValueKind, tcp_state_name};
+use formats::meta::{ClockBase, RetType, TraceMeta, ValueKind, tcp_state_name};
 use formats::tdma::TdmaEvent;
 
 /// `s` with control characters replaced by `?`: a crafted record must not
@@ -185,13 +185,11 @@ fn tdma(event: TdmaEvent) -> String {
     }
 }
 
-/// `ret 0`, `ret -115`, or `ret 0xffff…` for a kernel pointer (a new skb).
-pub fn ret(value: u64) -> String {
-    if (value as i64) < -4095 {
-        format!("ret {value:#x}")
-    } else {
-        format!("ret {}", value as i64)
-    }
+/// `ret 0`, `ret -EINPROGRESS`, `ret NULL`, `ret true`, ... as the function's
+/// return type says (`formats::ret`); empty for a `void` function.
+pub fn ret(ty: RetType, value: u64) -> String {
+    ty.decode(value)
+        .map_or_else(String::new, |value| format!("ret {value}"))
 }
 
 #[cfg(test)]
@@ -228,7 +226,18 @@ mod tests {
         assert_eq!(tcp_flags(&pkt), "[S.]");
         pkt.l3_proto = 0;
         assert_eq!(five_tuple(&pkt), None);
-        assert_eq!(ret(-115i64 as u64), "ret -115");
-        assert_eq!(ret(0xffff_8880_0000_0000), "ret 0xffff888000000000");
+        assert_eq!(ret(RetType::Unknown, -115i64 as u64), "ret -115");
+        assert_eq!(
+            ret(RetType::Unknown, 0xffff_8880_0000_0000),
+            "ret 0xffff888000000000"
+        );
+        let int = RetType::Int {
+            size: 4,
+            signed: true,
+        };
+        assert_eq!(ret(int, 0xffff_ff8d), "ret -EINPROGRESS");
+        assert_eq!(ret(RetType::Pointer, 0), "ret NULL");
+        assert_eq!(ret(RetType::Bool, 1), "ret true");
+        assert_eq!(ret(RetType::Void, 0x6_0800_1234_5678), "");
     }
 }

@@ -4,7 +4,9 @@
 //! forwarding, delivery).
 
 use formats::abi::{self, EventKind, RawEvent, event_flag, probe_id, tcp_flag};
-use formats::meta::{ClockBase, ProbeDesc, ProbeKind, TraceMeta, ValueKind, tracepoint_probes};
+use formats::meta::{
+    ClockBase, ProbeDesc, ProbeKind, RetType, TraceMeta, ValueKind, tracepoint_probes,
+};
 
 use super::app::{App, Origin};
 use super::model::Model;
@@ -20,18 +22,31 @@ pub mod func {
     pub const IP_FORWARD: u32 = 1006;
     pub const SCH_DIRECT_XMIT: u32 = 1007;
     pub const IP_LOCAL_DELIVER: u32 = 1008;
+    pub const IP_PROTOCOL_DELIVER_RCU: u32 = 1009;
 }
 
-const FUNCTIONS: &[(u32, &str)] = &[
-    (func::IP_RCV_CORE, "ip_rcv_core"),
-    (func::IP_QUEUE_XMIT, "ip_queue_xmit"),
-    (func::DEV_QUEUE_XMIT, "__dev_queue_xmit"),
-    (func::IP_RCV, "ip_rcv"),
-    (func::TCP_V4_RCV, "tcp_v4_rcv"),
-    (func::UDP_RCV, "udp_rcv"),
-    (func::IP_FORWARD, "ip_forward"),
-    (func::SCH_DIRECT_XMIT, "sch_direct_xmit"),
-    (func::IP_LOCAL_DELIVER, "ip_local_deliver"),
+/// `int` as BTF describes it.
+const INT: RetType = RetType::Int {
+    size: 4,
+    signed: true,
+};
+
+/// Id, name and return type (as on 6.x).
+const FUNCTIONS: &[(u32, &str, RetType)] = &[
+    (func::IP_RCV_CORE, "ip_rcv_core", RetType::Pointer),
+    (func::IP_QUEUE_XMIT, "ip_queue_xmit", INT),
+    (func::DEV_QUEUE_XMIT, "__dev_queue_xmit", INT),
+    (func::IP_RCV, "ip_rcv", INT),
+    (func::TCP_V4_RCV, "tcp_v4_rcv", INT),
+    (func::UDP_RCV, "udp_rcv", INT),
+    (func::IP_FORWARD, "ip_forward", INT),
+    (func::SCH_DIRECT_XMIT, "sch_direct_xmit", RetType::Bool),
+    (func::IP_LOCAL_DELIVER, "ip_local_deliver", INT),
+    (
+        func::IP_PROTOCOL_DELIVER_RCU,
+        "ip_protocol_deliver_rcu",
+        RetType::Void,
+    ),
 ];
 
 const MONO_START_NS: u64 = 1_000_000_000_000;
@@ -44,12 +59,13 @@ pub const DROP_QDISC: u64 = 5;
 
 pub fn meta() -> TraceMeta {
     let mut probes = tracepoint_probes();
-    probes.extend(FUNCTIONS.iter().map(|&(id, name)| ProbeDesc {
+    probes.extend(FUNCTIONS.iter().map(|&(id, name, ret)| ProbeDesc {
         id,
         name: name.into(),
         category: "net".into(),
         kind: ProbeKind::Fexit,
         value: ValueKind::Return,
+        ret,
     }));
     TraceMeta {
         backend: "fentry".into(),
@@ -146,7 +162,8 @@ pub fn dropped_syn(t: u64, skb: u64) -> Vec<RawEvent> {
         ),
         on_dev(syn(entry(1, func::IP_RCV, t + 2, skb)), "veth1", NS),
         syn(entry(1, func::IP_RCV_CORE, t + 3, skb)),
-        exit(1, func::IP_RCV_CORE, t + 4, skb, 0),
+        // ip_rcv_core returns the skb it accepts.
+        exit(1, func::IP_RCV_CORE, t + 4, skb, skb as i64),
         syn(entry(1, func::IP_LOCAL_DELIVER, t + 5, skb)),
         syn(entry(1, func::TCP_V4_RCV, t + 6, skb)),
         syn(point(1, probe_id::KFREE_SKB, t + 8, skb, DROP_NO_SOCKET)),
@@ -306,6 +323,29 @@ pub fn forwarded_icmp(t: u64, skb: u64) -> Vec<RawEvent> {
         exit(0, func::IP_FORWARD, t + 8, skb, 0),
         exit(0, func::IP_RCV, t + 9, skb, 0),
         icmp(point(0, probe_id::CONSUME_SKB, t + 20, skb, 0)),
+    ]
+}
+
+/// A SYN whose functions return one of each kind of value: a NULL skb, a
+/// `bool`, nothing (`void`, rax holds garbage) and an `int` -22 as eax
+/// leaves it (zero-extended).
+pub fn typed_returns(t: u64, skb: u64) -> Vec<RawEvent> {
+    vec![
+        syn(entry(1, func::IP_RCV, t, skb)),
+        syn(entry(1, func::IP_RCV_CORE, t + 1, skb)),
+        exit(1, func::IP_RCV_CORE, t + 2, skb, 0),
+        syn(entry(1, func::SCH_DIRECT_XMIT, t + 3, skb)),
+        exit(1, func::SCH_DIRECT_XMIT, t + 4, skb, 0x101),
+        syn(entry(1, func::IP_PROTOCOL_DELIVER_RCU, t + 5, skb)),
+        exit(
+            1,
+            func::IP_PROTOCOL_DELIVER_RCU,
+            t + 6,
+            skb,
+            0x6_0800_1234_5678,
+        ),
+        exit(1, func::IP_RCV, t + 8, skb, 0xffff_ffea),
+        syn(point(1, probe_id::KFREE_SKB, t + 9, skb, DROP_NO_SOCKET)),
     ]
 }
 

@@ -418,6 +418,30 @@ fn slowest_path_follows_the_longest_child() {
 }
 
 #[test]
+fn return_values_follow_the_btf_type() {
+    let events = testing::typed_returns(0, 0xffff_8880_0400_0100);
+    let mut app = app_with(events, Model::new(10), false);
+    app.apply(Action::First);
+    app.apply(Action::Activate);
+    let text = screen(&mut app, WIDTH, HEIGHT);
+    let row = |name: &str| {
+        let line = text.lines().find(|line| line.contains(name)).unwrap();
+        line.trim_matches(|c: char| c == '┃' || c.is_whitespace())
+            .to_owned()
+    };
+    assert_eq!(row("ip_rcv_core"), "↔ ip_rcv_core  1.0us 12%  ret NULL");
+    assert_eq!(
+        row("sch_direct_xmit"),
+        "↔ sch_direct_xmit  1.0us 12%  ret true"
+    );
+    assert_eq!(
+        row("ip_protocol_deliver_rcu"),
+        "↔ ip_protocol_deliver_rcu  1.0us 12%"
+    );
+    assert_eq!(row("→ ip_rcv"), "▾ → ip_rcv  8.0us 100%  ret -EINVAL");
+}
+
+#[test]
 fn quit_keys() {
     let mut app = mixed_app();
     app.apply(Action::OpenFilter);

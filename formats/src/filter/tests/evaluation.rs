@@ -169,6 +169,23 @@ fn ports_need_a_port_protocol() {
     assert!(!passes("port 0", &no_packet()));
 }
 
+#[test]
+fn ports_and_tcp_flags_need_an_ip_header() {
+    // Without a parsed IP header (or socket) the transport fields mean
+    // nothing: the kernel and userspace share this rule (l3_proto != 0).
+    let mut syn = tcp4();
+    syn.pkt.tcp_flags = tcp_flag::SYN;
+    let mut headless = syn;
+    headless.pkt.l3_proto = 0;
+    assert!(passes("port 80", &syn));
+    assert!(!passes("port 80", &headless));
+    assert!(!passes("portrange 0-65535", &headless));
+    assert!(passes("tcp-syn", &syn));
+    assert!(!passes("tcp-syn", &headless));
+    // The protocol number alone is still compared as it is.
+    assert!(passes("tcp", &headless));
+}
+
 fn udp_with_port(port: u16) -> RawEvent {
     packet(IPPROTO_UDP, &format!("10.0.0.1:{port}"), "10.0.0.2:9")
 }

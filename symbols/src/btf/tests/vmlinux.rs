@@ -5,6 +5,7 @@
 use std::{process::Command, sync::OnceLock, time::Instant};
 
 use formats::abi::OFFSET_NONE;
+use formats::meta::RetType;
 
 use crate::btf::{Error, KernelBtf};
 
@@ -274,6 +275,50 @@ fn prototypes_read_like_c() {
     );
     assert!(matches!(
         btf.prototype("no_such_function"),
+        Err(Error::FunctionNotFound(_))
+    ));
+}
+
+#[test]
+fn return_types_are_classified_through_typedefs() {
+    let btf = kernel();
+    let int = |size, signed| RetType::Int { size, signed };
+    for (func, expected) in [
+        // `void` on 6.1 and on the 6.18 host; exits used to print rax anyway.
+        ("ip_protocol_deliver_rcu", RetType::Void),
+        ("__dev_queue_xmit", int(4, true)),
+        ("skb_clone", RetType::Pointer),
+        // `bool` is a typedef of `_Bool`.
+        ("sch_direct_xmit", RetType::Bool),
+        // `u32` → `__u32` → `unsigned int`.
+        ("skb_get_poff", int(4, false)),
+        // `netdev_tx_t` is a typedef of `enum netdev_tx`, which has -1.
+        (
+            "br_dev_xmit",
+            RetType::Enum {
+                size: 4,
+                signed: true,
+            },
+        ),
+    ] {
+        assert_eq!(btf.return_type(func).unwrap(), expected, "{func}");
+    }
+    // `int` until 6.x, `enum skb_drop_reason` (unsigned) since.
+    let state = btf.return_type("tcp_rcv_state_process").unwrap();
+    let prototype = btf.prototype("tcp_rcv_state_process").unwrap();
+    if prototype.starts_with("enum skb_drop_reason ") {
+        assert_eq!(
+            state,
+            RetType::Enum {
+                size: 4,
+                signed: false
+            }
+        );
+    } else {
+        assert_eq!(state, int(4, true), "{prototype}");
+    }
+    assert!(matches!(
+        btf.return_type("no_such_function"),
         Err(Error::FunctionNotFound(_))
     ));
 }

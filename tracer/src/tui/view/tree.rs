@@ -12,7 +12,7 @@ use super::{Theme, inner_rows, scroll};
 use crate::tui::app::{App, Focus, visible_rows};
 use crate::tui::fmt;
 use crate::tui::model::{NodeKind, Packet, TreeNode, slowest_path};
-use formats::meta::TraceMeta;
+use formats::meta::{RetType, TraceMeta};
 use formats::stitch::CutReason;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: Theme) {
@@ -217,7 +217,16 @@ impl Context<'_> {
             }
             NodeKind::Call if node.exit_ns == 0 => "(no exit seen)".into(),
             NodeKind::Call => self.returned(node),
-            NodeKind::OrphanExit => format!("{}  (no entry seen)", fmt::ret(node.value)),
+            NodeKind::OrphanExit => {
+                let ty = self
+                    .meta
+                    .probe(node.probe)
+                    .map_or(RetType::Unknown, |probe| probe.ret);
+                match fmt::ret(ty, node.value) {
+                    ret if ret.is_empty() => "(no entry seen)".into(),
+                    ret => format!("{ret}  (no entry seen)"),
+                }
+            }
             NodeKind::Point => node
                 .point
                 .and_then(|p| self.packet.points.get(p as usize))
@@ -229,7 +238,7 @@ impl Context<'_> {
     /// `ret N` for probes whose exits carry the return value.
     fn returned(&self, node: &TreeNode) -> String {
         match self.meta.probe(node.probe) {
-            Some(probe) if probe.value.has_return() => fmt::ret(node.value),
+            Some(probe) if probe.value.has_return() => fmt::ret(probe.ret, node.value),
             _ => String::new(),
         }
     }
