@@ -6,11 +6,13 @@ use aya_ebpf::{macros::map, maps::PerCpuArray};
 use formats::abi::{FILTER_MAX_INSNS, FilterInsn, RawEvent, TraceConfig, config_flag};
 use formats::filter::{BitStack, FilterProgram, run};
 
-/// The filter's boolean stack (see `MapStack`). Programs nesting on one CPU
-/// (a softirq interrupting a filter run) could clobber it; tracing programs
-/// rarely nest and the cost would be one misjudged event.
+/// The filter's boolean stack (see `MapStack`): one slot for process
+/// context and one for softirqs, so a softirq interrupting a filter run on
+/// this CPU does not clobber it. (A hard interrupt doing the same still
+/// could: network programs rarely run there, and it would cost one
+/// misjudged event.)
 #[map]
-static FILTER_STACK: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+static FILTER_STACK: PerCpuArray<u32> = PerCpuArray::with_max_entries(2, 0);
 
 /// Filled in by the loader before load; read-only to the verifier, so a
 /// program with an empty filter has its filter loop pruned as dead code.
@@ -85,7 +87,7 @@ pub fn matches(ev: &RawEvent) -> bool {
     if ConfigProgram.insn_count() == 0 {
         return true;
     }
-    let Some(slot) = FILTER_STACK.get_ptr_mut(0) else {
+    let Some(slot) = FILTER_STACK.get_ptr_mut(crate::frames::in_softirq() as u32) else {
         return false;
     };
     run(&ConfigProgram, &mut MapStack(slot), ev)

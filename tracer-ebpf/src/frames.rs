@@ -62,6 +62,12 @@ fn cpu_state() -> Option<&'static mut CpuFrames> {
     CPU_FRAMES.get_ptr_mut(0).map(|p| unsafe { &mut *p })
 }
 
+/// Whether a softirq runs on this CPU now.
+#[inline(always)]
+pub fn in_softirq() -> bool {
+    cpu_state().is_some_and(|cpu| cpu.in_softirq != 0)
+}
+
 #[inline(always)]
 fn current_task_key() -> u64 {
     let tid = bpf_get_current_pid_tgid() as u32;

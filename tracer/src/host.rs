@@ -8,6 +8,18 @@ pub fn kernel_release() -> String {
     read_trimmed("/proc/sys/kernel/osrelease")
 }
 
+/// `(major, minor)` of a release like `6.1.0-56-amd64`.
+pub fn release_version(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// Whether this kernel counts the runs of a kprobe program it skips because
+/// another BPF program is running on the CPU (`recursion_misses`, Linux 6.7).
+pub fn counts_kprobe_recursion() -> bool {
+    release_version(&kernel_release()).is_some_and(|v| v >= (6, 7))
+}
+
 pub fn hostname() -> String {
     read_trimmed("/proc/sys/kernel/hostname")
 }
@@ -121,5 +133,18 @@ pub fn raise_open_file_limit() {
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } == 0 {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_versions() {
+        assert_eq!(release_version("6.1.0-56-amd64"), Some((6, 1)));
+        assert_eq!(release_version("6.12.57+deb13-amd64"), Some((6, 12)));
+        assert_eq!(release_version("6.18.0"), Some((6, 18)));
+        assert_eq!(release_version("garbage"), None);
     }
 }

@@ -11,6 +11,7 @@ pub mod host;
 pub mod netns;
 pub mod output;
 pub mod pins;
+pub mod prog_stats;
 pub mod session;
 pub mod status;
 pub mod symbolize;

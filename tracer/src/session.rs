@@ -76,7 +76,7 @@ impl Limits {
 /// detaches everything; the kernel does the same if the process dies.
 pub struct Session {
     _ebpf: Ebpf,
-    _functions: functions::Attached,
+    functions: functions::Attached,
     ring: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
     /// Names stacks and drop locations for the sinks.
@@ -388,7 +388,7 @@ impl Session {
         };
         Ok(Session {
             _ebpf: ebpf,
-            _functions: function_probes,
+            functions: function_probes,
             ring: ring_buf,
             counters,
             symbolizer,
@@ -477,6 +477,7 @@ impl Session {
             }
         }
         let summary = self.summary(events, started);
+        self.report_skipped_calls(status);
         sink.finish(&summary).context("writing output")?;
         Ok(summary)
     }
@@ -508,6 +509,23 @@ impl Session {
                 now - *seen
             ));
             *seen = now;
+        }
+    }
+
+    /// Tells the user about calls the kernel did not run a probe for.
+    fn report_skipped_calls(&self, status: &Status) {
+        if self.backend == Backend::Kprobe
+            && !self.functions.attached.is_empty()
+            && !host::counts_kprobe_recursion()
+        {
+            status.warn(
+                "this kernel does not count kprobe calls it skips while another probe runs on the same CPU (it does from Linux 6.7): such calls are missing from their trees without notice",
+            );
+        }
+        for (function, calls) in self.functions.skipped_calls() {
+            status.warn(format!(
+                "function {function}: {calls} calls not traced (the kernel skips a probe already running on that CPU); their callees show one level up"
+            ));
         }
     }
 

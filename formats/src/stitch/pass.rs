@@ -1,7 +1,7 @@
 //! A pass: one call tree, what one CPU did with packets from the moment the
 //! outermost traced function was entered until it returned.
 
-use crate::abi::{RawEvent, probe_id};
+use crate::abi::{RawEvent, event_flag, probe_id};
 
 /// What a [`Node`] stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +34,21 @@ impl Node {
     /// A call whose return was never seen.
     pub fn missing_exit(&self) -> bool {
         self.kind == NodeKind::Call && self.exit.is_none()
+    }
+
+    /// A call the kernel could not give a frame (its frame stack was full):
+    /// its exit was never traced, rather than lost.
+    pub fn untracked(&self) -> bool {
+        self.kind == NodeKind::Call && self.event.flags & event_flag::UNTRACKED != 0
+    }
+
+    /// How a call without exit is marked in text.
+    pub fn missing_exit_note(&self) -> &'static [u8] {
+        if self.untracked() {
+            b"(exit not traced: frame stack full)"
+        } else {
+            b"(no exit seen)"
+        }
     }
 
     /// Time from entry to return, for calls that returned.

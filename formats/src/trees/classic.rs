@@ -146,7 +146,7 @@ impl Log<'_> {
                     self.line(node, &node.event, &node.event, Mark::End, note);
                 }
                 NodeKind::Call => {
-                    let note = node.missing_exit().then_some(&b"(no exit seen)"[..]);
+                    let note = node.missing_exit().then(|| node.missing_exit_note());
                     self.line(node, &node.event, &node.event, Mark::Begin, note);
                     open.push(i);
                 }

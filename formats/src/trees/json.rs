@@ -173,6 +173,9 @@ struct NodeJson {
     share_pct: Option<u64>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     missing_exit: bool,
+    /// The kernel could not track the call's frame: no exit was traced.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    untracked: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     missing_entry: bool,
 }
@@ -341,6 +344,7 @@ impl JsonWriter<'_> {
             duration_ns: node.duration_ns(),
             share_pct: share_percent(node, parent),
             missing_exit: node.missing_exit(),
+            untracked: node.untracked(),
             missing_entry: node.kind == NodeKind::OrphanExit,
         };
         let start = self.out.len();

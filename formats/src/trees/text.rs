@@ -230,7 +230,7 @@ impl<'a> TreeWriter<'a> {
         if node.missing_exit() {
             self.out.extend_from_slice("→ ".as_bytes());
             push_probe_name(self.out, self.names, node.event.probe_id);
-            self.marker(b"(no exit seen)");
+            self.marker(node.missing_exit_note());
             self.changes(&node.event, b"");
             return;
         }
@@ -252,7 +252,7 @@ impl<'a> TreeWriter<'a> {
                 self.timing(node, parent);
                 self.changes(exit, b"");
             }
-            None => self.marker(b"(no exit seen)"),
+            None => self.marker(node.missing_exit_note()),
         }
     }
 
@@ -719,6 +719,29 @@ mod tests {
                 "    ↔ tcp_set_state  1.0us 12%",
                 "    ↔ skb_clone  1.0us 12%  ret NULL",
                 "← ip_queue_xmit  8.0us  ret -EINVAL",
+            ],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_untracked_call_says_its_exit_was_not_traced() {
+        let mut untracked = entry(1, func::SKB_CLONE, 2, SKB);
+        untracked.flags |= crate::abi::event_flag::UNTRACKED;
+        let events = [
+            syn(entry(1, func::IP_QUEUE_XMIT, 1, SKB)),
+            untracked,
+            exit(1, func::IP_QUEUE_XMIT, 9, SKB, 0),
+        ];
+        let text = render(Grouping::Passes, &events);
+        let lines: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(
+            lines,
+            [
+                "→ ip_queue_xmit",
+                "    → skb_clone  (exit not traced: frame stack full)",
+                "← ip_queue_xmit  8.0us  ret 0",
+                "── stitcher: 1 calls without a kernel frame (no exit traced)",
             ],
             "{text}"
         );

@@ -17,6 +17,7 @@ use symbols::btf::KernelBtf;
 use super::{Backend, describe, profiles, program};
 use crate::UsageError;
 use crate::pins::{PinDir, SHARED_MAPS};
+use crate::prog_stats;
 
 /// The function-probe BPF object built by build.rs.
 static FN_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/pkttrace-fn"));
@@ -307,9 +308,32 @@ pub fn probe_descs(targets: &[Target], backend: Backend) -> Vec<ProbeDesc> {
 /// Loaded function-probe objects: dropping them detaches everything.
 #[derive(Default)]
 pub struct Attached {
-    _objects: Vec<Ebpf>,
+    /// One object per attached target, in the same order.
+    objects: Vec<Ebpf>,
     pub attached: Vec<Target>,
     pub failed: Vec<(String, String)>,
+}
+
+impl Attached {
+    /// Calls of probed functions the kernel did not let pkttrace see, by
+    /// function: it skips a probe that is already running on that CPU (a
+    /// softirq interrupting the probe and calling the same function), so
+    /// the call is missing from its tree and its callees hang one level up.
+    pub fn skipped_calls(&self) -> Vec<(&str, u64)> {
+        self.objects
+            .iter()
+            .zip(&self.attached)
+            .filter_map(|(ebpf, target)| {
+                let misses: u64 = ebpf
+                    .programs()
+                    .filter_map(|(_, prog)| prog.fd().ok())
+                    .filter_map(|fd| prog_stats::of(fd).ok())
+                    .map(|stats| stats.recursion_misses)
+                    .sum();
+                (misses > 0).then_some((target.name.as_str(), misses))
+            })
+            .collect()
+    }
 }
 
 #[repr(transparent)]
@@ -351,7 +375,7 @@ pub fn attach<O: aya::Pod, C: aya::Pod>(targets: Vec<Target>, spec: &ObjectSpec<
     for target in targets {
         match attach_one(&target, spec) {
             Ok(ebpf) => {
-                out._objects.push(ebpf);
+                out.objects.push(ebpf);
                 out.attached.push(target);
             }
             Err(why) => out.failed.push((target.name, why)),
