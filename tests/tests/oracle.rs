@@ -51,7 +51,10 @@ fn traffic(net: &TestNet, routed: &RoutedNet) {
     assert_eq!(net.tcp_echo(false, 8080, &messages).unwrap(), 15 * 4096);
     assert_eq!(net.udp_send(false, 9000, 10).unwrap(), 10);
     net.udp_to_closed_port(9999).unwrap();
-    assert_eq!(routed.udp_through_router(routed.addr_b, 9100, 5).unwrap(), 5);
+    assert_eq!(
+        routed.udp_through_router(routed.addr_b, 9100, 5).unwrap(),
+        5
+    );
     thread::scope(|s| {
         for cpu in 0..2 {
             s.spawn(move || {

@@ -371,9 +371,11 @@ impl<O, C> Copy for ObjectSpec<'_, O, C> {}
 /// Loads and attaches one object per target; a target that fails is reported
 /// by name and reason and the rest go on.
 pub fn attach<O: aya::Pod, C: aya::Pod>(targets: Vec<Target>, spec: &ObjectSpec<O, C>) -> Attached {
+    let globals: Vec<TargetGlobals> = targets.iter().map(TargetGlobals::of).collect();
+    let mut loader = shared_loader(spec);
     let mut out = Attached::default();
-    for target in targets {
-        match attach_one(&target, spec) {
+    for (target, globals) in targets.into_iter().zip(&globals) {
+        match attach_one(&mut loader, &target, globals, spec) {
             Ok(ebpf) => {
                 out.objects.push(ebpf);
                 out.attached.push(target);
@@ -384,11 +386,13 @@ pub fn attach<O: aya::Pod, C: aya::Pod>(targets: Vec<Target>, spec: &ObjectSpec<
     out
 }
 
-fn attach_one<O: aya::Pod, C: aya::Pod>(
+fn attach_one<'a, O: aya::Pod, C: aya::Pod>(
+    loader: &mut EbpfLoader<'a>,
     target: &Target,
+    globals: &'a TargetGlobals,
     spec: &ObjectSpec<O, C>,
 ) -> Result<Ebpf, String> {
-    let mut ebpf = load_one(target, spec)?;
+    let mut ebpf = load_one(loader, target, globals, spec)?;
     let (entry, exit) = program_names(spec.backend)?;
     match spec.backend {
         Backend::Fentry => {
@@ -415,49 +419,70 @@ fn program_names(backend: Backend) -> Result<(&'static str, &'static str), Strin
     }
 }
 
-/// Loads one copy of the function-probe object for `target` and its entry
-/// and exit programs (through the verifier), without attaching them.
-fn load_one<O: aya::Pod, C: aya::Pod>(
-    target: &Target,
-    spec: &ObjectSpec<O, C>,
-) -> Result<Ebpf, String> {
-    let ObjectSpec {
-        backend,
-        btf,
-        offsets,
-        config,
-        ring_bytes,
-        stack_entries,
-        pins,
-    } = *spec;
+/// The globals that differ between copies: which function a copy serves and
+/// where its arguments are.
+struct TargetGlobals {
+    probe: U32Global,
+    skb: U32Global,
+    sock: U32Global,
+    nf_state: U32Global,
+    nr_args: U32Global,
+}
+
+impl TargetGlobals {
+    fn of(target: &Target) -> Self {
+        TargetGlobals {
+            probe: U32Global(target.probe_id),
+            skb: arg_global(target.skb_arg),
+            sock: arg_global(target.sock_arg),
+            nf_state: arg_global(target.nf_state_arg),
+            nr_args: U32Global(target.nr_args as u32),
+        }
+    }
+}
+
+/// One loader for every copy, with what they share set once: aya parses the
+/// kernel's BTF whenever a loader is made, which under emulation cost more
+/// than the load itself.
+fn shared_loader<'a, O: aya::Pod, C: aya::Pod>(spec: &ObjectSpec<'a, O, C>) -> EbpfLoader<'a> {
     let mut loader = EbpfLoader::new();
     for map in SHARED_MAPS {
-        loader.map_pin_path(map, pins.path_of(map));
+        loader.map_pin_path(map, spec.pins.path_of(map));
     }
-    let probe = U32Global(target.probe_id);
-    let skb = arg_global(target.skb_arg);
-    let sock = arg_global(target.sock_arg);
-    let nf_state = arg_global(target.nf_state_arg);
-    let nr_args = U32Global(target.nr_args as u32);
+    loader
+        .btf(Some(spec.btf))
+        .override_global("OFFSETS", spec.offsets, true)
+        .override_global("CONFIG", spec.config, true)
+        .map_max_entries("EVENTS", spec.ring_bytes)
+        .map_max_entries("STACKS", spec.stack_entries);
+    loader
+}
+
+/// Loads one copy of the function-probe object for `target` and its entry
+/// and exit programs (through the verifier), without attaching them.
+fn load_one<'a, O: aya::Pod, C: aya::Pod>(
+    loader: &mut EbpfLoader<'a>,
+    target: &Target,
+    globals: &'a TargetGlobals,
+    spec: &ObjectSpec<O, C>,
+) -> Result<Ebpf, String> {
     let mut ebpf = loader
-        .override_global("OFFSETS", offsets, true)
-        .override_global("CONFIG", config, true)
-        .override_global("PROBE_ID", &probe, true)
-        .override_global("SKB_ARG", &skb, true)
-        .override_global("SOCK_ARG", &sock, true)
-        .override_global("NF_STATE_ARG", &nf_state, true)
-        .override_global("NR_ARGS", &nr_args, true)
-        .map_max_entries("EVENTS", ring_bytes)
-        .map_max_entries("STACKS", stack_entries)
+        .override_global("PROBE_ID", &globals.probe, true)
+        .override_global("SKB_ARG", &globals.skb, true)
+        .override_global("SOCK_ARG", &globals.sock, true)
+        .override_global("NF_STATE_ARG", &globals.nf_state, true)
+        .override_global("NR_ARGS", &globals.nr_args, true)
         .load(FN_OBJECT)
         .map_err(|e| describe(&e))?;
-    let (entry, exit) = program_names(backend)?;
-    match backend {
+    let (entry, exit) = program_names(spec.backend)?;
+    match spec.backend {
         Backend::Fentry => {
             let prog: &mut FEntry = program(&mut ebpf, entry)?;
-            prog.load(&target.name, btf).map_err(|e| describe(&e))?;
+            prog.load(&target.name, spec.btf)
+                .map_err(|e| describe(&e))?;
             let prog: &mut FExit = program(&mut ebpf, exit)?;
-            prog.load(&target.name, btf).map_err(|e| describe(&e))?;
+            prog.load(&target.name, spec.btf)
+                .map_err(|e| describe(&e))?;
         }
         _ => {
             for name in [entry, exit] {
@@ -548,8 +573,11 @@ mod tests {
                 stack_entries: 1,
                 pins: &pins,
             };
-            for target in &targets {
-                load_one(target, &spec).unwrap_or_else(|e| panic!("{}: {e}", target.name));
+            let globals: Vec<TargetGlobals> = targets.iter().map(TargetGlobals::of).collect();
+            let mut loader = shared_loader(&spec);
+            for (target, globals) in targets.iter().zip(&globals) {
+                load_one(&mut loader, target, globals, &spec)
+                    .unwrap_or_else(|e| panic!("{}: {e}", target.name));
             }
         }
     }
