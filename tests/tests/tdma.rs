@@ -25,9 +25,13 @@ fn module_loaded() -> bool {
     std::path::Path::new("/sys/module/sch_tdma").exists()
 }
 
+/// Loads sch_tdma: `$SCH_TDMA_KO` (tests/qemu/ci.sh builds one per guest
+/// kernel), else the in-tree build.
 fn load_module() {
     if !module_loaded() {
-        let ko = repo().join("tdma-qdisc/module/sch_tdma.ko");
+        let ko = std::env::var_os("SCH_TDMA_KO")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join("tdma-qdisc/module/sch_tdma.ko"));
         let out = Command::new("insmod").arg(&ko).output().expect("insmod");
         assert!(
             out.status.success(),

@@ -374,8 +374,11 @@ fn agents_follow_membership_changes() {
 #[ignore = "needs the sch_tdma module (run in QEMU by tests/qemu/ci.sh)"]
 fn agents_drive_sch_tdma_through_membership_changes() {
     if !std::path::Path::new("/sys/module/sch_tdma").exists() {
-        let ko = concat!(env!("CARGO_MANIFEST_DIR"), "/../module/sch_tdma.ko");
-        let out = Command::new("insmod").arg(ko).output().unwrap();
+        // tests/qemu/ci.sh builds one per guest kernel; else the in-tree build.
+        let ko = std::env::var("SCH_TDMA_KO").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../module/sch_tdma.ko").to_string()
+        });
+        let out = Command::new("insmod").arg(&ko).output().unwrap();
         assert!(
             out.status.success(),
             "insmod {ko}: {}",
