@@ -6,11 +6,13 @@ set -euo pipefail
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # Debian packages: traffic and tracing tools for the live tests and benchmarks,
-# and the QEMU guest (Debian's stock kernel with fentry/kprobes/modules).
+# and the QEMU guests: Debian's stock kernels with fentry/kprobes/modules, 6.1
+# (linux-image-amd64) and 6.12 (FPROBE, so kprobe-multi), each with its
+# headers to build sch_tdma against.
 APT_PACKAGES=(
   iproute2 iputils-ping netcat-openbsd iperf3 tmux bpftrace bpftool kmod nftables
-  qemu-system-x86 busybox-static linux-image-amd64 linux-headers-amd64 xz-utils binutils
-  gcc make libc6-dev
+  qemu-system-x86 busybox-static xz-utils binutils gcc make libc6-dev
+  linux-image-amd64 linux-headers-amd64 linux-image-6.12-amd64 linux-headers-6.12-amd64
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

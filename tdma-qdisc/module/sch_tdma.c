@@ -289,11 +289,15 @@ static enum tdma_verdict tdma_verdict(struct tdma_sched_data *q,
 	return TDMA_WAIT;
 }
 
-/* Arm the watchdog at @when unless it already fires earlier. */
+/*
+ * Arm the watchdog at @when unless it already fires earlier. The timer's own
+ * expiry is what the watchdog last set: qdisc_watchdog's last_expires field
+ * is gone since 6.9, hrtimer_get_softexpires() is in every kernel.
+ */
 static void tdma_arm(struct tdma_sched_data *q, s64 when)
 {
 	if (hrtimer_is_queued(&q->wd.timer) &&
-	    (s64)q->wd.last_expires <= when)
+	    ktime_to_ns(hrtimer_get_softexpires(&q->wd.timer)) <= when)
 		return;
 	qdisc_watchdog_schedule_ns(&q->wd, when);
 }

@@ -24,14 +24,11 @@ repo=$(cd "$here/../.." && pwd)
 cd "$repo"
 bin=$repo/target/debug/pkttrace
 tdmactl=$repo/target/debug/tdmactl
-# The Debian kernel the guest boots and sch_tdma is built for: the newest
-# with modules and headers, as tests/qemu/ci.sh picks it (6.1.0-56-amd64 when
-# these files were recorded).
+# The Debian kernel the guest boots and sch_tdma is built for: 6.1, with
+# modules and headers (6.1.0-56-amd64 when these files were recorded).
+# shellcheck source=tests/qemu/kernels.sh
+. "$repo/tests/qemu/kernels.sh"
 kver=
-while IFS= read -r k; do
-  v=${k#/boot/vmlinuz-}
-  [[ -f /lib/modules/$v/modules.dep && -d /lib/modules/$v/build ]] && kver=$v
-done < <(find /boot -maxdepth 1 -name 'vmlinuz-*-amd64' | sort -V)
 
 ns_a=pkttrace-rec-a
 ns_b=pkttrace-rec-b
@@ -198,7 +195,7 @@ in_guest_tdma() {
 
 # --- on the host -----------------------------------------------------------------
 build() {
-  [[ -n $kver ]] || die "no Debian kernel with modules and headers in /boot: run scripts/setup.sh"
+  kver=$(guest_kernel 6.1 headers) || exit 1
   log "building pkttrace, tdmactl and sch_tdma ($kver)"
   cargo build -q -p tracer -p tdmactl -p pkttrace-tests --bins
   make -s -C tdma-qdisc/module KDIR="/lib/modules/$kver/build"

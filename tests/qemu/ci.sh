@@ -1,64 +1,173 @@
 #!/usr/bin/env bash
 # The guest stage of scripts/test.sh: builds pkttrace and the live tests on
-# the host, then runs them in ONE boot of Debian's stock kernel under QEMU,
-# where fentry, kprobes and modules exist (the host kernel has tracepoints
-# only): `pkttrace doctor`, the live_host tests, and the `guest` and `tdma`
-# tests (those are #[ignore]d on the host, so they run here with
-# --include-ignored; `tdma` loads the sch_tdma module built here).
-# Extra arguments go to run.sh (e.g. --timeout 3600).
+# the host, then runs them in Debian's stock kernels under QEMU, where
+# fentry, kprobes and modules exist (the host kernel has tracepoints only):
+# `pkttrace doctor`, the live_host tests, the `guest` and `tdma` tests (those
+# are #[ignore]d on the host, so they run here with --include-ignored; `tdma`
+# loads the sch_tdma module built here for that kernel) and tdmactl's
+# agent_live on the real qdisc. Each kernel (6.1, then 6.12; see kernels.sh)
+# gets ONE boot running all of them, and its own report: a header line, the
+# `guest: PASS|FAIL [VERSION] CMD` lines of run.sh, and a closing line.
+#
+#   tests/qemu/ci.sh [--kernel SERIES]... [--only TARGET[:FILTER]]... [--repeat N] [RUN.SH ARGS]...
+#
+#   --kernel SERIES         boot only these (6.1, 6.12; repeatable; default: all)
+#   --only TARGET[:FILTER]  run only this target (doctor, live_host, guest, tdma,
+#                           agent_live), its tests limited by a libtest name
+#                           FILTER (repeatable)
+#   --repeat N              run each command N times in the same boot, and
+#                           print how many of the N passed
+#   anything else goes to run.sh (e.g. --timeout 3600, --verbose)
+#
+# e.g. tests/qemu/ci.sh --kernel 6.1 --only tdma --repeat 10 --timeout 3000
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/qemu/kernels.sh
+. tests/qemu/kernels.sh
 
-# The guest boots the newest Debian kernel with modules, as run.sh picks it;
-# sch_tdma is built against that kernel's headers.
-kver=
-while IFS= read -r k; do
-  v=${k#/boot/vmlinuz-}
-  [[ -f /lib/modules/$v/modules.dep && -d /lib/modules/$v/build ]] && kver=$v
-done < <(find /boot -maxdepth 1 -name 'vmlinuz-*-amd64' | sort -V)
-[[ -n $kver ]] || {
-  echo "qemu: error: no Debian kernel with modules and headers: run scripts/setup.sh" >&2
-  exit 1
+usage() {
+  printf 'qemu: %s (see the head of %s)\n' "$*" "$0" >&2
+  exit 2
 }
+targets_all=(doctor live_host guest tdma agent_live)
+series=()
+only=()
+repeat=1
+run_args=()
+while (($#)); do
+  case $1 in
+  --kernel)
+    (($# >= 2)) || usage "--kernel needs a series"
+    series+=("$2")
+    shift 2
+    ;;
+  --only)
+    (($# >= 2)) || usage "--only needs a target"
+    [[ " ${targets_all[*]} " == *" ${2%%:*} "* ]] || usage "unknown target ${2%%:*} (known: ${targets_all[*]})"
+    only+=("$2")
+    shift 2
+    ;;
+  --repeat)
+    [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || usage "--repeat needs a positive number"
+    repeat=$2
+    shift 2
+    ;;
+  *)
+    run_args+=("$1")
+    shift
+    ;;
+  esac
+done
+((${#series[@]})) || series=("${GUEST_KERNELS[@]}")
+if ! ((${#only[@]})); then
+  only=("${targets_all[@]}")
+fi
 
-echo "== guest: build pkttrace, tdmactl, sch_tdma ($kver) and the live tests" >&2
-cargo build -p tracer -p tdmactl -p pkttrace-tests --bins
-make -s -C tdma-qdisc/module KDIR="/lib/modules/$kver/build"
-# Test binaries have a hash in their names: ask cargo (one JSON object per
-# line; `executable` is set on the artifact of each test target).
-artifacts=$(cargo test -p pkttrace-tests --no-run --message-format=json | grep '"reason":"compiler-artifact"')
-test_binary() { # TARGET-NAME -> path of its test executable, or nothing
-  grep -F "\"name\":\"$1\"" <<<"$artifacts" | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1
-}
-live=$(test_binary live_host)
-[[ -x $live ]] || {
-  echo "qemu: error: cargo reported no live_host test binary" >&2
-  exit 1
-}
-
-bin=$PWD/target/debug/pkttrace
-cmds=(-c "$(printf '%q doctor' "$bin")")
-# --test-threads=1: each test runs its own tracer, and the guest has only two
-# emulated CPUs; one at a time keeps each test well inside its timeouts.
-cmds+=(-c "$(printf 'PKTTRACE_BIN=%q %q --test-threads=1' "$bin" "$live")")
-for target in guest tdma; do
-  t=$(test_binary $target)
-  [[ -x $t ]] || {
-    echo "qemu: error: cargo reported no $target test binary" >&2
-    exit 1
-  }
-  cmds+=(-c "$(printf 'PKTTRACE_BIN=%q %q --include-ignored --test-threads=1' "$bin" "$t")")
+# Each series to its kernel version, all checked before anything is built.
+declare -A kver_of=()
+for s in "${series[@]}"; do
+  kver_of[$s]=$(guest_kernel "$s" headers) || exit 1
 done
 
-# The agents of tdmactl driving the real qdisc (on the host they dry-run).
-agent_live=$(cargo test -p tdmactl --no-run --message-format=json | grep '"reason":"compiler-artifact"' |
-  grep -F '"name":"agent_live"' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1)
-[[ -x $agent_live ]] || {
-  echo "qemu: error: cargo reported no agent_live test binary" >&2
+echo "== guest: build pkttrace, tdmactl and the live tests" >&2
+cargo build -p tracer -p tdmactl -p pkttrace-tests --bins
+# Test binaries have a hash in their names: ask cargo (one JSON object per
+# line; `executable` is set on the artifact of each test target).
+artifacts=$(cargo test -p pkttrace-tests -p tdmactl --no-run --message-format=json | grep '"reason":"compiler-artifact"')
+test_binary() { # TARGET-NAME -> path of its test executable, or an error
+  local t
+  t=$(grep -F "\"name\":\"$1\"" <<<"$artifacts" | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1)
+  [[ -x $t ]] || {
+    echo "qemu: error: cargo reported no $1 test binary" >&2
+    return 1
+  }
+  echo "$t"
+}
+
+# sch_tdma for each kernel, each in its own copy of the sources under
+# target/sch_tdma/VERSION (the tests take its path from $SCH_TDMA_KO): the
+# in-tree tdma-qdisc/module/sch_tdma.ko stays as scripts/test.sh built it.
+declare -A ko_of=()
+for s in "${series[@]}"; do
+  kver=${kver_of[$s]}
+  dir=$PWD/target/sch_tdma/$kver
+  mkdir -p "$dir"
+  # -p keeps the sources' times: make rebuilds only what changed.
+  cp -p tdma-qdisc/module/{Makefile,*.c,*.h} "$dir/"
+  echo "== guest: build sch_tdma for $kver" >&2
+  make -s -C "$dir" KDIR="/lib/modules/$kver/build"
+  magic=$(modinfo -F vermagic "$dir/sch_tdma.ko")
+  [[ $magic == "$kver "* ]] || {
+    echo "qemu: error: $dir/sch_tdma.ko is for ${magic%% *}, not $kver" >&2
+    exit 1
+  }
+  ko_of[$s]=$dir/sch_tdma.ko
+done
+
+bin=$PWD/target/debug/pkttrace
+# guest_commands KO -> the commands of one boot, one per line, each N times.
+guest_commands() {
+  local ko=$1 o target filter t cmd i
+  for o in "${only[@]}"; do
+    target=${o%%:*}
+    filter=
+    [[ $o != *:* ]] || filter=${o#*:}
+    # --test-threads=1: each test runs its own tracer, and the guest has only
+    # two emulated CPUs; one at a time keeps each test well inside its timeouts.
+    case $target in
+    doctor) printf -v cmd '%q doctor' "$bin" ;;
+    live_host)
+      t=$(test_binary live_host) || return 1
+      printf -v cmd 'PKTTRACE_BIN=%q %q --test-threads=1' "$bin" "$t"
+      ;;
+    guest | tdma)
+      t=$(test_binary "$target") || return 1
+      printf -v cmd 'PKTTRACE_BIN=%q SCH_TDMA_KO=%q %q --include-ignored --test-threads=1' "$bin" "$ko" "$t"
+      ;;
+    agent_live)
+      # The agents of tdmactl driving the real qdisc (on the host they dry-run).
+      t=$(test_binary agent_live) || return 1
+      printf -v cmd 'SCH_TDMA_KO=%q %q --include-ignored' "$ko" "$t"
+      [[ -n $filter ]] || filter=agents_drive_sch_tdma_through_membership_changes
+      ;;
+    esac
+    [[ -z $filter || $target == doctor ]] || printf -v cmd '%s %q' "$cmd" "$filter"
+    for ((i = 0; i < repeat; i++)); do
+      printf '%s\n' "$cmd"
+    done
+  done
+}
+
+failed=()
+for s in "${series[@]}"; do
+  kver=${kver_of[$s]}
+  list=$(guest_commands "${ko_of[$s]}") || exit 1
+  mapfile -t lines <<<"$list"
+  cmds=()
+  for cmd in "${lines[@]}"; do
+    cmds+=(-c "$cmd")
+  done
+  echo "===== guest $s: Debian kernel $kver: doctor and live tests under QEMU (${#lines[@]} command(s))"
+  out=$(mktemp)
+  started=$SECONDS
+  rc=0
+  # The default timeout first, so that one given in the arguments wins.
+  tests/qemu/run.sh --timeout 1800 --kernel "$kver" "${run_args[@]}" "${cmds[@]}" | tee "$out" || rc=$?
+  if ((repeat > 1)); then
+    while IFS= read -r cmd; do
+      passed=$(grep -cxF "guest: PASS [$kver] $cmd" "$out" || true)
+      echo "guest: repeat [$kver] $passed/$repeat passed: $cmd"
+    done < <(printf '%s\n' "${lines[@]}" | awk '!seen[$0]++')
+  fi
+  rm -f "$out"
+  if ((rc == 0)); then
+    echo "===== guest $s ($kver): PASS in $((SECONDS - started))s"
+  else
+    echo "===== guest $s ($kver): FAIL in $((SECONDS - started))s"
+    failed+=("$s")
+  fi
+done
+((${#failed[@]} == 0)) || {
+  echo "qemu: error: the guest stage failed on ${failed[*]}" >&2
   exit 1
 }
-cmds+=(-c "$(printf '%q --include-ignored --exact agents_drive_sch_tdma_through_membership_changes' "$agent_live")")
-
-echo "== guest: doctor and live tests on Debian's kernel under QEMU" >&2
-# The default timeout first, so that one given in "$@" wins.
-exec tests/qemu/run.sh --timeout 1800 --kernel "$kver" "$@" "${cmds[@]}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs commands inside Debian's stock kernel (6.1: fentry, kprobes, modules)
-# booted under QEMU, all in one boot, and fails if any of them fails.
+# Runs commands inside one of Debian's stock kernels (6.1 or 6.12: fentry,
+# kprobes, modules) booted under QEMU, all in one boot, and fails if any of
+# them fails.
 #
 #   tests/qemu/run.sh [OPTIONS] [-c 'SHELL COMMAND']... [-f FILE] [-- COMMAND [ARG]...]
 #
@@ -9,7 +10,8 @@
 #   -- CMD ARG...  one command given as separate words (quoted for you)
 #   --timeout S    kill the guest after S seconds, counted from QEMU's start (default 900)
 #   --cwd DIR      directory the commands start in (default: the repository root)
-#   --kernel VER   kernel version to boot, e.g. 6.1.0-56-amd64 (default: newest in /boot)
+#   --kernel VER   kernel to boot: a series of kernels.sh (6.1, 6.12) or a version,
+#                  e.g. 6.12.117+deb12-amd64 (default: 6.1, Debian 12's own)
 #   --mem MB       guest memory (default 2048)
 #   --append ARGS  extra kernel command line arguments
 #   --verbose      show the kernel's boot messages
@@ -22,7 +24,8 @@
 # order, each after the previous one ended whatever its status, as root with
 # PATH set, HOME=/root, TERM=dumb, stdin from /dev/null, stdout+stderr a
 # pipe; the guest has no NIC, only `lo`. Their output is printed live; then
-# one line per command, `guest: PASS <cmd>` or `guest: FAIL (exit N) <cmd>`.
+# one line per command, `guest: PASS [VERSION] <cmd>` or
+# `guest: FAIL (exit N) [VERSION] <cmd>`, VERSION being the kernel's.
 # Exit status: 0 if every command ran and passed, 1 otherwise (a failed
 # command, a guest that didn't boot or didn't finish within the timeout), 2
 # for a usage error. Typical cost: ~4 s from start to the first command.
@@ -124,15 +127,14 @@ if ldd "$busybox" >/dev/null 2>&1; then
   die "$busybox is dynamically linked: install busybox-static (scripts/setup.sh)"
 fi
 
-# Newest Debian kernel that has its modules installed: the guest needs them
-# both in the initramfs (9p, overlay) and later for modprobe.
-if [[ -z $kver ]]; then
-  while IFS= read -r k; do
-    v=${k#/boot/vmlinuz-}
-    [[ -f /lib/modules/$v/modules.dep ]] && kver=$v
-  done < <(find /boot -maxdepth 1 -name 'vmlinuz-*-amd64' | sort -V)
-  [[ -n $kver ]] || die "no Debian kernel with modules in /boot: run scripts/setup.sh"
-fi
+# A series names the newest kernel of it that has its modules installed: the
+# guest needs them both in the initramfs (9p, overlay) and later for modprobe.
+# shellcheck source=tests/qemu/kernels.sh
+. "$here/kernels.sh"
+case ${kver:=6.1} in
+*-*) ;;
+*) kver=$(guest_kernel "$kver") || exit 1 ;;
+esac
 kernel=/boot/vmlinuz-$kver
 moddir=/lib/modules/$kver
 [[ -r $kernel ]] || die "no kernel $kernel: run scripts/setup.sh"
@@ -287,13 +289,13 @@ for i in "${!cmds[@]}"; do
   if [[ -f $share/rc.$n ]]; then
     rc=$(<"$share/rc.$n")
     if [[ $rc == 0 ]]; then
-      echo "guest: PASS ${cmds[i]}"
+      echo "guest: PASS [$kver] ${cmds[i]}"
     else
-      echo "guest: FAIL (exit $rc) ${cmds[i]}"
+      echo "guest: FAIL (exit $rc) [$kver] ${cmds[i]}"
       failed=1
     fi
   else
-    echo "guest: FAIL (did not finish) ${cmds[i]}"
+    echo "guest: FAIL (did not finish) [$kver] ${cmds[i]}"
     failed=1
   fi
 done

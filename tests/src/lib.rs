@@ -106,7 +106,7 @@ impl Tracer {
             stderr_seen: Vec::new(),
             stdout,
         };
-        tracer.wait_for_stderr("attached")?;
+        tracer.wait_for_stderr("attached", ATTACH_TIMEOUT)?;
         Ok(tracer)
     }
 
@@ -114,13 +114,9 @@ impl Tracer {
         self.child.id()
     }
 
-    /// What pkttrace printed on stderr until it reported its probes attached.
-    pub fn stderr_so_far(&self) -> &[String] {
-        &self.stderr_seen
-    }
-
-    fn wait_for_stderr(&mut self, needle: &str) -> Result<()> {
-        let deadline = Instant::now() + ATTACH_TIMEOUT;
+    /// Waits (up to `within`) for a line of stderr containing `needle`.
+    pub fn wait_for_stderr(&mut self, needle: &str, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.stderr.recv_timeout(left) {

@@ -375,7 +375,7 @@ fn a_full_ring_buffer_loses_events_loudly_not_silently() {
     require_root();
     let net = TestNet::create("lost").unwrap();
     // One page of ring: a burst of datagrams overruns it before the reader wakes.
-    let tracer = Tracer::start(&[
+    let mut tracer = Tracer::start(&[
         "--backend",
         "tracepoint",
         "-o",
@@ -388,7 +388,11 @@ fn a_full_ring_buffer_loses_events_loudly_not_silently() {
     for _ in 0..5 {
         net.udp_send(false, 9006, 200).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(1500));
+    // Losses are reported when the counters are next read (every second):
+    // wait for that line rather than for a guess at when it comes.
+    tracer
+        .wait_for_stderr("on cpu", Duration::from_secs(20))
+        .unwrap();
     let out = tracer.stop().unwrap();
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(

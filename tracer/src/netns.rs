@@ -187,11 +187,19 @@ impl TestNet {
 
     /// One UDP datagram from `a` to a port in `b` nobody listens on: the
     /// kernel in `b` drops it (no socket) and answers ICMP port unreachable.
+    /// Returns once that answer is back (or after a timeout, as ICMP is rate
+    /// limited): by then `b` has dropped the datagram. Returning at once
+    /// would leave callers guessing how long the ARP exchange that comes
+    /// first takes (long, under emulation).
     pub fn udp_to_closed_port(&self, port: u16) -> Result<()> {
         let dst = SocketAddr::new(IpAddr::V4(self.addr_b), port);
         Self::run_in(&self.ns_a, move || {
             let sock = UdpSocket::bind(SocketAddr::new(unspecified(false), 0))?;
-            sock.send_to(b"nobody home", dst)?;
+            // Connected: the port unreachable comes back as ECONNREFUSED.
+            sock.connect(dst)?;
+            sock.set_read_timeout(Some(IO_TIMEOUT))?;
+            sock.send(b"nobody home")?;
+            let _ = sock.recv(&mut [0u8; 64]);
             Ok(())
         })
         .join()

@@ -264,10 +264,41 @@ fn converge(running: &[&Agent], within: Duration) -> u64 {
     }
 }
 
-/// The windows the qdisc of `eth0` in each namespace runs (or will run at
-/// its pending change), from `tdmactl show`: checked apart from what the
-/// agents say they did.
-fn installed_windows(namespaces: &[&str]) -> Vec<(u64, u64)> {
+/// The windows the qdiscs of `eth0` in `namespaces` run (or will run at
+/// their pending change), from `tdmactl show`: checked apart from what the
+/// agents say they did. An agent reports its decision before it changes its
+/// qdisc, so this waits (up to `within`) until every agent of `running` has
+/// the window it last decided installed, then checks that no two overlap.
+fn installed_windows(namespaces: &[&str], running: &[&Agent], within: Duration) -> Vec<(u64, u64)> {
+    let deadline = Instant::now() + within;
+    loop {
+        let windows = shown_windows(namespaces);
+        let decided: Vec<(u64, u64)> = running
+            .iter()
+            .filter_map(|a| {
+                let w = &a.last_switch()?["windows"][0];
+                Some((w[0].as_u64()?, w[1].as_u64()?))
+            })
+            .collect();
+        if decided.len() == running.len() && decided.iter().all(|w| windows.contains(w)) {
+            for pair in windows.windows(2) {
+                assert!(
+                    pair[0].0 + pair[0].1 <= pair[1].0,
+                    "qdiscs of different nodes overlap: {windows:?}"
+                );
+            }
+            return windows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "qdiscs run {windows:?}, the agents decided {decided:?}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What `tdmactl show` says each qdisc runs (or will), sorted.
+fn shown_windows(namespaces: &[&str]) -> Vec<(u64, u64)> {
     let mut windows = Vec::new();
     for ns in namespaces {
         let out = Command::new("ip")
@@ -292,12 +323,6 @@ fn installed_windows(namespaces: &[&str]) -> Vec<(u64, u64)> {
         }
     }
     windows.sort();
-    for pair in windows.windows(2) {
-        assert!(
-            pair[0].0 + pair[0].1 <= pair[1].0,
-            "qdiscs of different nodes overlap: {windows:?}"
-        );
-    }
     windows
 }
 
@@ -324,7 +349,8 @@ fn membership_changes(mode: Mode) {
 
     let first = converge(&[&agents[0], &agents[1], &agents[2]], within);
     if mode == Mode::Qdisc {
-        assert_eq!(installed_windows(&ns).len(), 3);
+        let all = [&agents[0], &agents[1], &agents[2]];
+        assert_eq!(installed_windows(&ns, &all, within).len(), 3);
     }
 
     agents[1].stop();
@@ -337,7 +363,7 @@ fn membership_changes(mode: Mode) {
     assert!(second > first);
     if mode == Mode::Qdisc {
         // n1 left its qdisc idle: a 1 us window in the guard gap.
-        let windows = installed_windows(&ns);
+        let windows = installed_windows(&ns, &[&agents[0], &agents[2]], within);
         assert_eq!(
             windows.iter().filter(|w| w.1 > 1_000).count(),
             2,
@@ -349,7 +375,8 @@ fn membership_changes(mode: Mode) {
     let third = converge(&[&agents[0], &agents[1], &agents[2]], within);
     assert!(third > second);
     if mode == Mode::Qdisc {
-        assert_eq!(installed_windows(&ns).len(), 3);
+        let all = [&agents[0], &agents[1], &agents[2]];
+        assert_eq!(installed_windows(&ns, &all, within).len(), 3);
     }
 
     for a in &mut agents {
@@ -374,8 +401,11 @@ fn agents_follow_membership_changes() {
 #[ignore = "needs the sch_tdma module (run in QEMU by tests/qemu/ci.sh)"]
 fn agents_drive_sch_tdma_through_membership_changes() {
     if !std::path::Path::new("/sys/module/sch_tdma").exists() {
-        let ko = concat!(env!("CARGO_MANIFEST_DIR"), "/../module/sch_tdma.ko");
-        let out = Command::new("insmod").arg(ko).output().unwrap();
+        // tests/qemu/ci.sh builds one per guest kernel; else the in-tree build.
+        let ko = std::env::var("SCH_TDMA_KO").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../module/sch_tdma.ko").to_string()
+        });
+        let out = Command::new("insmod").arg(&ko).output().unwrap();
         assert!(
             out.status.success(),
             "insmod {ko}: {}",
