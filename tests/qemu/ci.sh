@@ -2,7 +2,8 @@
 # The guest stage of scripts/test.sh: builds pkttrace and the live tests on
 # the host, then runs them in Debian's stock kernels under QEMU, where
 # fentry, kprobes and modules exist (the host kernel has tracepoints only):
-# `pkttrace doctor`, the live_host tests, the `guest` and `tdma` tests (those
+# `pkttrace doctor`, the live_host tests, the `guest`, `oracle` (call trees
+# against ftrace's function_graph) and `tdma` tests (those
 # are #[ignore]d on the host, so they run here with --include-ignored; `tdma`
 # loads the sch_tdma module built here for that kernel) and tdmactl's
 # agent_live on the real qdisc. Each kernel (6.1, then 6.12; see kernels.sh)
@@ -12,8 +13,8 @@
 #   tests/qemu/ci.sh [--kernel SERIES]... [--only TARGET[:FILTER]]... [--repeat N] [RUN.SH ARGS]...
 #
 #   --kernel SERIES         boot only these (6.1, 6.12; repeatable; default: all)
-#   --only TARGET[:FILTER]  run only this target (doctor, live_host, guest, tdma,
-#                           agent_live), its tests limited by a libtest name
+#   --only TARGET[:FILTER]  run only this target (doctor, live_host, guest, oracle,
+#                           tdma, agent_live), its tests limited by a libtest name
 #                           FILTER (repeatable)
 #   --repeat N              run each command N times in the same boot, and
 #                           print how many of the N passed
@@ -29,7 +30,7 @@ usage() {
   printf 'qemu: %s (see the head of %s)\n' "$*" "$0" >&2
   exit 2
 }
-targets_all=(doctor live_host guest tdma agent_live)
+targets_all=(doctor live_host guest oracle tdma agent_live)
 series=()
 only=()
 repeat=1
@@ -120,7 +121,7 @@ guest_commands() {
       t=$(test_binary live_host) || return 1
       printf -v cmd 'PKTTRACE_BIN=%q %q --test-threads=1' "$bin" "$t"
       ;;
-    guest | tdma)
+    guest | oracle | tdma)
       t=$(test_binary "$target") || return 1
       printf -v cmd 'PKTTRACE_BIN=%q SCH_TDMA_KO=%q %q --include-ignored --test-threads=1' "$bin" "$ko" "$t"
       ;;
