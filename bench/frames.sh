@@ -7,15 +7,17 @@
 #
 #   tests/qemu/run.sh --timeout 3000 -- bench/frames.sh OLD_BIN NEW_BIN
 #
-# BACKEND (fentry|kprobe, default fentry), SECS (default 10). Under emulation
-# only the ratios between binaries in one run mean something. Prints
-# figures, asserts nothing.
+# BACKEND (fentry|kprobe, default fentry), SECS (default 10), ROUNDS
+# (default 2: the binaries take turns, so load that comes and goes on the
+# host falls on each). Under emulation only the ratios between binaries in
+# one run mean something. Prints figures, asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 (($#)) || set -- target/release/pkttrace
 BINS=("$@") # netpair.sh reuses the positional parameters
 BACKEND=${BACKEND:-fentry}
 SECS=${SECS:-10}
+ROUNDS=${ROUNDS:-2}
 NET=9
 # shellcheck source=bench/netpair.sh
 . "$(dirname "$0")/netpair.sh"
@@ -24,7 +26,7 @@ STATS=$(mktemp)
 sysctl -qw kernel.bpf_stats_enabled=1
 
 echo "== function-probe cost: $BACKEND, TCP over veth for ${SECS}s, kernel $(uname -r)"
-for bin in "${BINS[@]}"; do
+for round in $(seq "$ROUNDS"); do for bin in "${BINS[@]}"; do
   "$bin" --backend "$BACKEND" -o tree >/dev/null 2>"$LOG" &
   pid=$!
   for _ in $(seq 6000); do
@@ -37,9 +39,9 @@ for bin in "${BINS[@]}"; do
   bpftool -j prog show >"$STATS"
   kill -INT "$pid"
   wait "$pid" || true
-  python3 - "$bin" "$STATS" "$LOG" <<'PY'
+  python3 - "$round" "$bin" "$STATS" "$LOG" <<'PY'
 import json, re, sys
-bin_, stats, log = sys.argv[1:]
+round_, bin_, stats, log = sys.argv[1:]
 groups = {"entry": ("fn_entry", "kp_entry"), "exit": ("fn_exit", "kp_exit"),
           "softirq": ("pt_softirq_entry", "pt_softirq_exit")}
 tot = {g: [0, 0] for g in groups}
@@ -52,7 +54,7 @@ parts = []
 for g, (ns, cnt) in tot.items():
     parts.append(f"{g} {ns / cnt:.0f} ns/run ({cnt} runs)" if cnt else f"{g} -")
 summary = re.findall(r"\d+ events, \d+ lost", open(log).read())
-print(f"{bin_}: " + ", ".join(parts) + (f"; {summary[-1]}" if summary else ""))
+print(f"round {round_} {bin_}: " + ", ".join(parts) + (f"; {summary[-1]}" if summary else ""))
 PY
-done
+done; done
 sysctl -qw kernel.bpf_stats_enabled=0

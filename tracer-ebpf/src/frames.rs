@@ -31,9 +31,11 @@ use formats::abi::{EventKind, probe_id, task_key};
 use crate::emit::{new_event, output};
 use crate::maps::{CPU_FRAMES, EMPTY_FRAMES, TASK_FRAMES};
 
-/// Deepest nesting one stack records. The deepest seen with every default
-/// profile attached was NN (a receive pass inside a veth transmit); a power
-/// of two so an index can be masked for the verifier.
+/// Deepest nesting one stack records. With every default profile and
+/// ip-forward attached, the deepest seen in one context was 25 (a TCP
+/// receive pass sending its ACK); on one shared stack a receive pass inside
+/// a veth transmit reached 38 (function_graph's depth), more than the 32
+/// this used to be. A power of two so an index can be masked for the verifier.
 pub const MAX_FRAMES: usize = 64;
 const SLOT_MASK: usize = MAX_FRAMES - 1;
 
