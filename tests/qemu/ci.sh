@@ -92,9 +92,15 @@ declare -A ko_of=()
 for s in "${series[@]}"; do
   kver=${kver_of[$s]}
   dir=$PWD/target/sch_tdma/$kver
+  # From scratch (a few seconds), and the sources only: an in-tree build
+  # leaves sch_tdma.mod.c, generated for its kernel (symbol CRCs), and a copy
+  # of it in another kernel's build made a module that kernel refused
+  # ("Invalid module format") while kbuild saw nothing to redo.
+  rm -rf "$dir"
   mkdir -p "$dir"
-  # -p keeps the sources' times: make rebuilds only what changed.
-  cp -p tdma-qdisc/module/{Makefile,*.c,*.h} "$dir/"
+  for f in tdma-qdisc/module/{Makefile,*.c,*.h}; do
+    [[ $f == *.mod.c ]] || cp "$f" "$dir/"
+  done
   echo "== guest: build sch_tdma for $kver" >&2
   make -s -C "$dir" KDIR="/lib/modules/$kver/build"
   magic=$(modinfo -F vermagic "$dir/sch_tdma.ko")
