@@ -76,6 +76,9 @@ pub mod event_flag {
     /// Entry of a call whose frame could not be recorded (frame stack full):
     /// no exit will be emitted for it, and nothing nests inside it.
     pub const UNTRACKED: u8 = 0x20;
+    /// The first event a CPU wrote after the ring lost some of its events:
+    /// what was open on that CPU may lack exits and children.
+    pub const AFTER_LOSS: u8 = 0x40;
 }
 
 /// The key of a task's frames, in the kernel and in the stitcher: the thread

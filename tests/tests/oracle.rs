@@ -86,14 +86,19 @@ fn call_trees_agree_with_function_graph(backend: &str) {
         .cloned()
         .collect();
     let graph = FunctionGraph::start(&functions, 32 * 1024).unwrap();
+    // Recorded, then stitched: a live reader printing JSON trees (a debug
+    // build, under emulation) falls behind the stress phase and the ring
+    // loses events, after which nothing can be compared.
+    let record = std::env::temp_dir().join(format!("oracle-{backend}-{}.pkt", std::process::id()));
+    let record_arg = record.to_str().expect("a UTF-8 temp path");
     let tracer = Tracer::start(&[
+        "record",
+        "-o",
+        record_arg,
         "--backend",
         backend,
         "--profile",
         PROFILES,
-        "-o",
-        "json",
-        "--trees",
         "--ring-kib",
         "65536",
     ])
@@ -105,8 +110,18 @@ fn call_trees_agree_with_function_graph(backend: &str) {
     let out = tracer.stop().expect("pkttrace stops");
     let recorded = graph.stop().unwrap();
     assert_eq!(out.code, Some(0), "stderr:\n{}", out.stderr);
-    let lines = out.json_events();
     assert_eq!(recorded.overruns, 0, "ftrace's buffer overflowed");
+    let report = run(&["report", record_arg, "-o", "json", "--trees"]);
+    let _ = std::fs::remove_file(&record);
+    assert_eq!(report.code, Some(0), "{}", report.stderr);
+    let lines = report.json_events();
+    let summary = lines
+        .iter()
+        .find(|l| l["type"] == "stitch_summary")
+        .expect("a stitch summary")
+        .clone();
+    // A trace with gaps cannot be held to the oracle.
+    assert_eq!(summary["lost"], 0, "{summary}");
 
     let traced: BTreeSet<&str> = functions.iter().map(String::as_str).collect();
     let (ours, our_depth) = call_edges(&lines);
@@ -160,13 +175,8 @@ fn call_trees_agree_with_function_graph(backend: &str) {
         .map(|n| format!("{} {}", n["kind"], name(n)))
         .collect();
     assert!(broken.is_empty(), "{broken:?}\n{}", outline(&lines));
-    let summary = lines
-        .iter()
-        .find(|l| l["type"] == "stitch_summary")
-        .expect("a stitch summary");
     assert_eq!(summary["untracked_calls"], 0, "{summary}");
     assert_eq!(summary["orphan_exits"], 0, "{summary}");
-    assert_eq!(summary["lost"], 0, "{summary}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ use aya_ebpf::helpers::{
 use formats::abi::{EventKind, RawEvent, counter, event_flag};
 
 use crate::filter;
+use crate::frames;
 use crate::kernel::{offset, read};
 use crate::maps::{COUNTERS, EVENTS, STACKS, TRACKED};
 use crate::packet;
@@ -154,16 +155,26 @@ pub fn output_with_stack(ctx: *mut c_void, ev: &mut RawEvent) -> bool {
 const STACK_FLAGS: u64 = 0;
 
 /// Copies the event into the ring buffer; a full ring counts as lost.
-/// Returns whether the event was written.
+/// Returns whether the event was written. The first event this CPU writes
+/// after losing some says so (`AFTER_LOSS`), so the stitcher cuts what was
+/// open at the gap itself, not a second later when the counters are read.
 #[inline(always)]
-pub fn output(ev: &RawEvent) -> bool {
+pub fn output(ev: &mut RawEvent) -> bool {
+    let lost_before = frames::lost_before();
+    if lost_before {
+        ev.flags |= event_flag::AFTER_LOSS;
+    }
     match EVENTS.output::<RawEvent>(ev, 0) {
         Ok(()) => {
             count(counter::EMITTED);
+            if lost_before {
+                frames::set_lost_before(false);
+            }
             true
         }
         Err(_) => {
             count(counter::LOST);
+            frames::set_lost_before(true);
             false
         }
     }

@@ -126,7 +126,7 @@ fn leave(skb: u64, ret: u64) {
     // The skb may be freed by now: keep its address, read nothing from it.
     ev.skb = skb;
     ev.value = ret;
-    output(&ev);
+    output(&mut ev);
 }
 
 #[fentry(function = "ip_rcv")]

@@ -54,6 +54,9 @@ pub struct CpuFrames {
     in_softirq: u32,
     /// Whether this softirq's start was marked, so its end is too.
     marked: u32,
+    /// Whether this CPU lost an event since it last wrote one.
+    lost: u32,
+    _pad: u32,
     frames: TaskFrames,
 }
 
@@ -62,6 +65,19 @@ fn cpu_state() -> Option<&'static mut CpuFrames> {
     // SAFETY: this CPU's slot of a per-CPU map. Programs nesting on this CPU
     // (a softirq over a task) leave it as they found it (see the module doc).
     CPU_FRAMES.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+}
+
+/// Whether this CPU lost an event since it last wrote one.
+#[inline(always)]
+pub fn lost_before() -> bool {
+    cpu_state().is_some_and(|cpu| cpu.lost != 0)
+}
+
+#[inline(always)]
+pub fn set_lost_before(lost: bool) {
+    if let Some(cpu) = cpu_state() {
+        cpu.lost = lost as u32;
+    }
 }
 
 /// Whether a softirq runs on this CPU now.
@@ -162,7 +178,7 @@ pub fn softirq_entry(vector: u32) {
         let mut ev = new_event(probe_id::SOFTIRQ_ENTRY, EventKind::Point);
         ev.value = vector as u64;
         // A lost marker is no marker: its end must not be emitted either.
-        cpu.marked = output(&ev) as u32;
+        cpu.marked = output(&mut ev) as u32;
     }
 }
 
@@ -178,6 +194,6 @@ pub fn softirq_exit(vector: u32) {
         cpu.marked = 0;
         let mut ev = new_event(probe_id::SOFTIRQ_EXIT, EventKind::Point);
         ev.value = vector as u64;
-        output(&ev);
+        output(&mut ev);
     }
 }

@@ -88,6 +88,9 @@ impl Contexts {
         if self.cpus.len() <= cpu {
             self.cpus.resize_with(cpu + 1, CpuStack::default);
         }
+        if event.flags & event_flag::AFTER_LOSS != 0 {
+            self.events_lost(event.cpu, out);
+        }
         let is_point = kind == EventKind::Point;
         if is_point && event.probe_id == probe_id::SOFTIRQ_EXIT {
             self.cpus[cpu].softirq_exit(&mut self.spare, out);

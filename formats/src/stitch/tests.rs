@@ -285,6 +285,22 @@ fn records_of_per_cpu_frames_cut_a_task_that_moved() {
 }
 
 #[test]
+fn an_event_after_a_loss_cuts_what_was_open_on_its_cpu() {
+    let mut after_loss = entry(0, func::IP_RCV, 3, S2);
+    after_loss.flags |= crate::abi::event_flag::AFTER_LOSS;
+    let out = passes(&[
+        entry(0, func::IP_RCV, 1, S1),
+        entry(1, func::IP_RCV, 2, S3),
+        // The ring lost ip_rcv's exit on cpu 0 (and maybe more).
+        after_loss,
+        exit(0, func::IP_RCV, 4, S2, 0),
+        exit(1, func::IP_RCV, 5, S3, 0),
+    ]);
+    assert_eq!(shapes(&out), ["cpu0 ip_rcv!", "cpu0 ip_rcv", "cpu1 ip_rcv"]);
+    assert_eq!(out.passes[0].cut, Some(CutReason::EventsLost));
+}
+
+#[test]
 fn an_untracked_call_has_no_exit_and_nothing_under_it() {
     let mut untracked = entry(0, func::IP_QUEUE_XMIT, 2, S1);
     untracked.flags |= crate::abi::event_flag::UNTRACKED;
