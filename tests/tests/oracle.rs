@@ -111,7 +111,7 @@ fn call_trees_agree_with_function_graph(backend: &str) {
     let recorded = graph.stop().unwrap();
     assert_eq!(out.code, Some(0), "stderr:\n{}", out.stderr);
     assert_eq!(recorded.overruns, 0, "ftrace's buffer overflowed");
-    let report = run(&["report", record_arg, "-o", "json", "--trees"]);
+    let report = run(&["report", record_arg, "-o", "json", "--trees", "--passes"]);
     let _ = std::fs::remove_file(&record);
     assert_eq!(report.code, Some(0), "{}", report.stderr);
     let lines = report.json_events();
