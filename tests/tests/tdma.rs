@@ -664,7 +664,10 @@ fn a_packets_journey_shows_its_wait_for_the_window() {
     load_module();
     let net = TestNet::create("tdj").unwrap();
     static_neighbour(&net);
-    // One 1 ms window every 500 ms, at 0 on CLOCK_MONOTONIC.
+    // One 50 ms window every 400 ms, at 0 on CLOCK_MONOTONIC. Wide enough
+    // that a watchdog firing late under emulation still finds it open: a
+    // 1 ms window was missed on 6.12 and the datagrams waited 1.13 s, past
+    // the 1 s after which a journey without events ends as idle.
     tdmactl_ok(
         &net.ns_a,
         &[
@@ -672,9 +675,9 @@ fn a_packets_journey_shows_its_wait_for_the_window() {
             "dev",
             &net.veth_a,
             "frame",
-            "500ms",
+            "400ms",
             "window",
-            "0:1ms",
+            "0:50ms",
             "clock",
             "monotonic",
             "base-time",
@@ -695,10 +698,13 @@ fn a_packets_journey_shows_its_wait_for_the_window() {
     // next, whatever the moment the test got here (a phase left to chance
     // made them wait anything from 0 up). Less than a frame, too: a journey
     // with no event for 1 s counts as idle and ends.
-    let frame = 500 * MS;
+    let (frame, window) = (400 * MS, 50 * MS);
+    let after_window = window + 2 * MS;
     let phase = monotonic_ns() % frame;
-    if !(2 * MS..frame - 100 * MS).contains(&phase) {
-        std::thread::sleep(Duration::from_nanos(frame - phase + 2 * MS));
+    if phase < after_window {
+        std::thread::sleep(Duration::from_nanos(after_window - phase));
+    } else if phase >= frame - 100 * MS {
+        std::thread::sleep(Duration::from_nanos(frame - phase + after_window));
     }
     let received = numbered_udp(&net, 7003, 5, 1, 100, |_| {});
     assert_eq!(received.len(), 5);
@@ -736,7 +742,7 @@ fn a_packets_journey_shows_its_wait_for_the_window() {
         waits.len(),
         out.stdout.chars().take(4000).collect::<String>()
     );
-    // Sent 1 ms apart just after a window: all wait ~400 ms (≥ 10 ms even
-    // if the emulated CPU stalls a while).
+    // Sent 1 ms apart after a window and at least 100 ms before the next:
+    // all wait (≥ 10 ms even if the emulated CPU stalls a while).
     assert!(waits.iter().all(|&w| w >= 10 * MS), "{waits:?}");
 }
