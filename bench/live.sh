@@ -1,43 +1,49 @@
 #!/usr/bin/env bash
-# Live benchmarks on this kernel (needs root, iperf3, bpftrace; scripts/setup.sh
+# What tracing costs on this kernel, against the tools a user would pick
+# instead, all in one run (needs root, iperf3, perf, bpftrace; scripts/setup.sh
 # installs them). Prints figures; asserts nothing.
 #
-#   overhead  TCP throughput over a veth pair: untraced, traced by pkttrace
-#             (all default tracepoints, text to /dev/null), traced by bpftrace
-#             printing comparable fields from the same tracepoints; same run.
-#   loss      UDP at increasing packet rates with pkttrace tracing: the event
-#             rate at which the default ring buffer first loses events.
+#   overhead  TCP throughput (iperf3) over a veth pair between two namespaces,
+#             in interleaved rounds: untraced; pkttrace with its default
+#             tracepoints, text to /dev/null; `pkttrace record`; `perf record
+#             -a` on the same tracepoints; bpftrace counting them; bpftrace
+#             printing comparable fields. Medians, ratios to untraced, and
+#             bytes per event of pkttrace's record and of perf.data.
+#   cost      pkttrace --cost on the same traffic: each probe's ns per event.
+#   loss      udp-blast 64-byte datagrams as fast as one sender goes, traced
+#             by pkttrace (text to /dev/null, default ring): events and lost.
+#   latency   a ping a second, traced by pkttrace -o json into a pipe: how
+#             long after the event its line arrives.
+#
+#   bench/live.sh [overhead|cost|loss|latency ...]   (default: all)
+#
+# Environment: SECS (per run, default 5), ROUNDS (default 3), PKTTRACE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PKTTRACE=${PKTTRACE:-target/release/pkttrace}
+BLAST=${BLAST:-target/release/udp-blast}
 SECS=${SECS:-5}
 ROUNDS=${ROUNDS:-3}
+PARTS=("$@")
+[ ${#PARTS[@]} -gt 0 ] || PARTS=(overhead cost loss latency)
 [ -x "$PKTTRACE" ] || cargo build --release -p tracer >&2
+[ -x "$BLAST" ] || cargo build --release -p pkttrace-tests --bin udp-blast >&2
 NET=9
 # shellcheck source=bench/netpair.sh
 . "$(dirname "$0")/netpair.sh"
+WORK=$(mktemp -d)
+trap 'cleanup; rm -rf "$WORK"' EXIT
+LOG=$WORK/log
 
-# Starts a tracer in the background and waits until it has attached.
-start_tracer() {
-  local log=$1; shift
-  "$@" >/dev/null 2>"$log" &
-  TRACER_PID=$!
-  # bpftrace announces itself on stdout (discarded here): give it time instead.
-  if [ -z "$ATTACHED_MARK" ]; then sleep 3; return 0; fi
-  for _ in $(seq 100); do
-    grep -q "$ATTACHED_MARK" "$log" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "tracer did not attach: $(cat "$log")" >&2; exit 1
-}
-stop_tracer() { kill -INT "$TRACER_PID"; wait "$TRACER_PID" || true; TRACER_PID=; }
-
-iperf_gbps() {
-  ip netns exec "$A" iperf3 -c "$ADDR_B" -t "$SECS" -J "$@" |
-    python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]; s=e.get("sum_received") or e["sum"]; print("%.3f" % (s["bits_per_second"]/1e9))'
-}
-
-BPFTRACE_SCRIPT='
+# The tracepoints perf and bpftrace attach: those of pkttrace's defaults that
+# fire for every packet.
+TRACEPOINTS=(net:netif_receive_skb net:net_dev_queue net:net_dev_start_xmit
+  net:net_dev_xmit skb:kfree_skb skb:consume_skb qdisc:qdisc_dequeue)
+PERF_EVENTS=()
+for tp in "${TRACEPOINTS[@]}"; do PERF_EVENTS+=(-e "$tp"); done
+BPFTRACE_PROBES=$(printf 'tracepoint:%s,' "${TRACEPOINTS[@]}")
+BPFTRACE_COUNT="${BPFTRACE_PROBES%,} { @[probe] = count(); }"
+BPFTRACE_PRINT='
 tracepoint:net:netif_receive_skb, tracepoint:net:net_dev_queue, tracepoint:net:net_dev_start_xmit
 { printf("%llu %d %s %d %llx %s %u\n", nsecs, cpu, comm, pid, args->skbaddr, str(args->name), args->len); }
 tracepoint:net:net_dev_xmit
@@ -47,44 +53,122 @@ tracepoint:skb:consume_skb { printf("%llu %d %s %d %llx\n", nsecs, cpu, comm, pi
 tracepoint:qdisc:qdisc_dequeue { printf("%llu %d %s %d %llx\n", nsecs, cpu, comm, pid, args->skbaddr); }
 '
 
+# Starts a tracer in the background (stdout to $OUT) and waits until it has
+# attached: until $MARK shows in its stderr, or a few seconds for tracers
+# that announce nothing.
+start_tracer() {
+  "$@" >"${OUT:-/dev/null}" 2>"$LOG" &
+  TRACER_PID=$!
+  if [ -z "${MARK:-}" ]; then sleep 4; return 0; fi
+  for _ in $(seq 300); do
+    grep -q "$MARK" "$LOG" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "tracer did not attach: $(cat "$LOG")" >&2; exit 1
+}
+stop_tracer() { kill -INT "$TRACER_PID"; wait "$TRACER_PID" || true; TRACER_PID=; }
 
-echo "== overhead: TCP over veth, ${SECS}s x ${ROUNDS} rounds (kernel $(uname -r))"
-LOG=$(mktemp)
-declare -a base=() pkt=() bpft=()
-for r in $(seq "$ROUNDS"); do
-  base+=("$(iperf_gbps)")
-  ATTACHED_MARK=attached start_tracer "$LOG" "$PKTTRACE"
-  pkt+=("$(iperf_gbps)"); stop_tracer
-  events=$(sed -n 's/.*: \([0-9]*\) events, \([0-9]*\) lost.*/\1 events, \2 lost/p' "$LOG")
-  ATTACHED_MARK= start_tracer "$LOG" bpftrace -e "$BPFTRACE_SCRIPT"
-  bpft+=("$(iperf_gbps)"); stop_tracer
-  echo "round $r: untraced ${base[-1]} Gbit/s, pkttrace ${pkt[-1]} Gbit/s ($events), bpftrace ${bpft[-1]} Gbit/s"
-done
-mb=$(printf '%s\n' "${base[@]}" | median)
-mp=$(printf '%s\n' "${pkt[@]}" | median)
-mt=$(printf '%s\n' "${bpft[@]}" | median)
-python3 - "$mb" "$mp" "$mt" <<'PY'
-import sys
-b, p, t = map(float, sys.argv[1:])
-print(f"median: untraced {b:.3f} Gbit/s, pkttrace {p:.3f} ({p/b:.3f} of untraced), bpftrace {t:.3f} ({t/b:.3f} of untraced)")
-print(f"pkttrace/bpftrace throughput ratio under tracing: {p/t:.2f}x")
-PY
+iperf_gbps() {
+  ip netns exec "$A" iperf3 -c "$ADDR_B" -t "$SECS" -J |
+    python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]; s=e.get("sum_received") or e["sum"]; print("%.3f" % (s["bits_per_second"]/1e9))'
+}
 
-echo "== loss: UDP 64-byte datagrams at increasing rates, default ring, text to /dev/null"
-BLAST=target/release/udp-blast
-[ -x "$BLAST" ] || cargo build --release -p pkttrace-tests --bin udp-blast >&2
-for pps in 25000 50000 100000 200000 400000 800000; do
-  ATTACHED_MARK=attached start_tracer "$LOG" "$PKTTRACE" udp
-  sent=$(ip netns exec "$A" "$BLAST" "$ADDR_B:9999" "$pps" "$SECS")
+# pkttrace's summary line ("N events, M lost" or "recorded N events (M lost"),
+# as "N events, M lost".
+pkttrace_counts() {
+  grep -oE '[0-9]+ events,? \(?[0-9]+ lost' "$LOG" | tail -1 | tr -d '(,' | sed 's/ events/ events,/'
+}
+
+overhead() {
+  echo "== overhead: TCP over veth, ${SECS}s x ${ROUNDS} rounds, interleaved (kernel $(uname -r), $(nproc) cpus)"
+  local cases=(untraced pkttrace record perf bpftrace-count bpftrace-print)
+  declare -A gbps=() bytes=()
+  local r c rec=$WORK/trace.pkt data=$WORK/perf.data
+  for r in $(seq "$ROUNDS"); do
+    for c in "${cases[@]}"; do
+      case $c in
+        untraced) g=$(iperf_gbps); note= ;;
+        pkttrace)
+          MARK=attached start_tracer "$PKTTRACE"
+          g=$(iperf_gbps); stop_tracer; note=$(pkttrace_counts) ;;
+        record)
+          MARK=attached start_tracer "$PKTTRACE" record --output "$rec"
+          g=$(iperf_gbps); stop_tracer
+          ev=$(pkttrace_counts); ev=${ev%% events*}
+          bytes[$c]+="$(( $(stat -c %s "$rec") / (ev > 0 ? ev : 1) )) "
+          note="$ev events, $(stat -c %s "$rec") bytes" ;;
+        perf)
+          MARK= start_tracer perf record -a -o "$data" "${PERF_EVENTS[@]}"
+          g=$(iperf_gbps); stop_tracer
+          samples=$(sed -n 's/.*(\([0-9]*\) samples).*/\1/p' "$LOG")
+          bytes[$c]+="$(( $(stat -c %s "$data") / (${samples:-0} > 0 ? samples : 1) )) "
+          note="${samples:-?} samples, $(stat -c %s "$data") bytes" ;;
+        bpftrace-count)
+          MARK= start_tracer bpftrace -e "$BPFTRACE_COUNT"
+          g=$(iperf_gbps); stop_tracer; note= ;;
+        bpftrace-print)
+          MARK= start_tracer bpftrace -e "$BPFTRACE_PRINT"
+          g=$(iperf_gbps); stop_tracer; note= ;;
+      esac
+      gbps[$c]+="$g "
+      echo "round $r: $c $g Gbit/s${note:+ ($note)}"
+    done
+  done
+  for c in "${cases[@]}"; do
+    echo "$c ${gbps[$c]}| ${bytes[$c]:-}"
+  done | python3 -c '
+import statistics, sys
+rows = {}
+for line in sys.stdin:
+    name, rest = line.split(" ", 1)
+    g, b = rest.split("|")
+    rows[name] = (statistics.median(map(float, g.split())), [int(x) for x in b.split()])
+base = rows["untraced"][0]
+print("median of %d rounds:" % len(rows))
+for name, (g, b) in rows.items():
+    per = " %6.0f bytes/event" % statistics.median(b) if b else ""
+    print("  %-16s %7.3f Gbit/s  %.3f of untraced%s" % (name, g, g / base, per))
+print("pkttrace / perf record throughput: %.3f" % (rows["pkttrace"][0] / rows["perf"][0]))
+print("record bytes/event, pkttrace / perf: %.3f" % (statistics.median(rows["record"][1]) / statistics.median(rows["perf"][1])))
+'
+}
+
+cost() {
+  echo "== cost: pkttrace --cost during ${SECS}s of iperf3"
+  MARK=attached start_tracer "$PKTTRACE" --cost
+  iperf_gbps >/dev/null
+  stop_tracer
+  sed -n '/cost/,$p' "$LOG"
+}
+
+loss() {
+  echo "== loss: udp-blast 64-byte datagrams flat out for ${SECS}s, pkttrace text to /dev/null, default ring"
+  MARK=attached start_tracer "$PKTTRACE"
+  sent=$(ip netns exec "$A" "$BLAST" "$ADDR_B:9999" 100000000 "$SECS")
   sleep 0.5
   stop_tracer
-  line=$(grep -o '[0-9]* events, [0-9]* lost' "$LOG" | tail -1)
-  ev=${line%% events*}; lost=$(echo "$line" | sed 's/.*, \([0-9]*\) lost/\1/')
-  rate=$(( (ev + lost) / SECS ))
-  echo "offered ${pps} pkt/s (sent $(( sent / SECS ))/s): ${line} -> ${rate} events/s"
-  if [ "${lost:-0}" -gt 0 ]; then
-    echo "first loss at ~${rate} events/s"
-    break
-  fi
-done
-rm -f "$LOG"
+  echo "sent $sent datagrams ($(( sent / SECS ))/s): $(pkttrace_counts)"
+}
+
+latency() {
+  echo "== latency: one ping a second for ${SECS}s, pkttrace -o json into a pipe"
+  "$PKTTRACE" -o json icmp 2>"$LOG" | python3 -c '
+import json, sys, time
+lat = []
+for line in sys.stdin:
+    now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    lat.append((now - json.loads(line)["ts_ns"]) / 1e6)
+lat.sort()
+if lat:
+    print("%d lines: median %.1f ms, max %.1f ms from event to line" % (len(lat), lat[len(lat) // 2], lat[-1]))
+else:
+    print("no lines")
+' &
+  local reader=$!
+  for _ in $(seq 300); do grep -q attached "$LOG" 2>/dev/null && break; sleep 0.1; done
+  ip netns exec "$A" ping -q -c "$SECS" -i 1 "$ADDR_B" >/dev/null
+  pkill -INT -f "^$PKTTRACE -o json icmp" || true
+  wait "$reader" || true
+}
+
+for part in "${PARTS[@]}"; do "$part"; done

@@ -21,9 +21,9 @@ ip link add bencha netns "$A" type veth peer name benchb netns "$B"
 ip -n "$A" addr add "$ADDR_A/24" dev bencha
 ip -n "$B" addr add "$ADDR_B/24" dev benchb
 for end in "$A bencha" "$B benchb"; do
-  set -- $end
-  ip -n "$1" link set "$2" up
-  ip -n "$1" link set lo up
+  read -r ns dev <<<"$end"
+  ip -n "$ns" link set "$dev" up
+  ip -n "$ns" link set lo up
 done
 ip netns exec "$B" iperf3 -s -D >/dev/null
 sleep 1

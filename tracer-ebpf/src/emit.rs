@@ -1,16 +1,20 @@
 //! Building events and deciding which reach the ring buffer.
 
 use core::ffi::c_void;
+use core::mem::MaybeUninit;
 
+use aya_ebpf::bindings::{
+    BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_RING_SIZE,
+};
 use aya_ebpf::helpers::{
-    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_get_stackid,
-    bpf_ktime_get_ns,
+    bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_get_stackid, bpf_ktime_get_ns,
+    generated,
 };
 use formats::abi::{EventKind, RawEvent, counter, event_flag};
 
 use crate::filter;
 use crate::frames;
-use crate::kernel::{offset, read};
+use crate::kernel::{offset, read, read_into};
 use crate::maps::{COUNTERS, EVENTS, STACKS, TRACKED};
 use crate::packet;
 
@@ -22,11 +26,35 @@ pub fn count(index: u32) {
     }
 }
 
+/// Builds a new event in `slot` (on the caller's stack: nested programs,
+/// such as a softirq interrupting a tracepoint, then never share memory).
 #[inline(always)]
-pub fn new_event(probe: u32, kind: EventKind) -> RawEvent {
-    let mut ev = RawEvent::zeroed();
-    init_event(&mut ev, probe, kind);
+pub fn new_event(slot: &mut MaybeUninit<RawEvent>, probe: u32, kind: EventKind) -> &mut RawEvent {
+    // SAFETY: `zero` writes every byte, and all-zero is a valid RawEvent.
+    let ev = unsafe {
+        zero(slot.as_mut_ptr());
+        slot.assume_init_mut()
+    };
+    init_event(ev, probe, kind);
     ev
+}
+
+/// Zeroes an event with one store per word. `RawEvent::zeroed()` compiles to
+/// a call of a memset that loops byte by byte on BPF: several hundred
+/// instructions per event.
+///
+/// # Safety
+/// `ev` must be valid for writes of a `RawEvent`.
+#[inline(always)]
+pub unsafe fn zero(ev: *mut RawEvent) {
+    const WORDS: usize = RawEvent::SIZE / 8;
+    const _: () = assert!(RawEvent::SIZE % 8 == 0 && align_of::<RawEvent>() == 8);
+    let words = ev as *mut u64;
+    for i in 0..WORDS {
+        // Volatile, so the compiler cannot fold the stores back into memset.
+        // SAFETY: `i` stays within the event, which is word-aligned.
+        unsafe { core::ptr::write_volatile(words.add(i), 0) };
+    }
 }
 
 /// Fills the common fields of a zeroed event in place (an event in map
@@ -38,10 +66,16 @@ pub fn init_event(ev: &mut RawEvent, probe: u32, kind: EventKind) {
     ev.cpu = unsafe { bpf_get_smp_processor_id() };
     ev.probe_id = probe;
     ev.kind = kind as u8;
+    ev.stack_id = -1;
     let pid_tgid = bpf_get_current_pid_tgid();
     ev.pid = (pid_tgid >> 32) as u32;
     ev.tid = pid_tgid as u32;
-    ev.comm = bpf_get_current_comm().unwrap_or_default();
+    // Straight into the event: the helper NUL-pads the name, and going
+    // through a returned array would copy it byte by byte.
+    // SAFETY: `comm` is TASK_COMM_LEN writable bytes.
+    unsafe {
+        generated::bpf_get_current_comm(ev.comm.as_mut_ptr() as *mut c_void, ev.comm.len() as u32)
+    };
 }
 
 /// Fills interface and namespace from a `struct net_device *`.
@@ -51,7 +85,7 @@ pub fn fill_dev(ev: &mut RawEvent, dev: u64) {
         return;
     }
     ev.ifindex = read(dev, offset(|o| &o.dev_ifindex)).unwrap_or(0);
-    ev.ifname = read(dev, offset(|o| &o.dev_name)).unwrap_or_default();
+    read_into(&mut ev.ifname, dev, offset(|o| &o.dev_name));
     let net: u64 = read(dev, offset(|o| &o.dev_nd_net)).unwrap_or(0);
     ev.netns = read(net, offset(|o| &o.net_ns_inum)).unwrap_or(0);
     ev.flags |= event_flag::HAS_DEV;
@@ -154,6 +188,31 @@ pub fn output_with_stack(ctx: *mut c_void, ev: &mut RawEvent) -> bool {
 /// not have read yet (no BPF_F_REUSE_STACKID).
 const STACK_FLAGS: u64 = 0;
 
+/// The reader is woken once the ring holds this fraction of its size...
+const WAKEUP_FRACTION: u64 = 8;
+/// ...by every event that lands in the first `WAKEUP_WINDOW` bytes past that
+/// mark. Producers on other CPUs can move the fill level between one
+/// event's query and its reservation, so a single exact crossing could be
+/// missed; a window a few dozen events wide cannot be jumped over.
+const WAKEUP_WINDOW: u64 = 4096;
+
+/// Whether this event wakes the reader. By default the ring wakes it
+/// whenever an event lands in an empty ring: with a reader that keeps up,
+/// that is the first event of nearly every packet, and each wakeup is an
+/// irq_work, which costs microseconds (a self-IPI, a VM exit under
+/// virtualization). Instead the reader polls on a short timer and is woken
+/// early only when the ring is filling up.
+#[inline(always)]
+fn wakeup_flags() -> u64 {
+    let avail = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    let mark = EVENTS.query(BPF_RB_RING_SIZE as u64) / WAKEUP_FRACTION;
+    if avail >= mark && avail < mark + WAKEUP_WINDOW {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
+    }
+}
+
 /// Copies the event into the ring buffer; a full ring counts as lost.
 /// Returns whether the event was written. The first event this CPU writes
 /// after losing some says so (`AFTER_LOSS`), so the stitcher cuts what was
@@ -164,7 +223,7 @@ pub fn output(ev: &mut RawEvent) -> bool {
     if lost_before {
         ev.flags |= event_flag::AFTER_LOSS;
     }
-    match EVENTS.output::<RawEvent>(ev, 0) {
+    match EVENTS.output::<RawEvent>(ev, wakeup_flags()) {
         Ok(()) => {
             count(counter::EMITTED);
             if lost_before {

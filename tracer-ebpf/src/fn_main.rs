@@ -16,6 +16,7 @@ use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
+use core::mem::MaybeUninit;
 use formats::abi::{EventKind, RawEvent, counter, event_flag};
 
 use emit::{accept, count, fill_skb, fill_sock, new_event, output, output_with_stack};
@@ -86,20 +87,21 @@ const MAX_TRAMPOLINE_SLOTS: usize = 13;
 /// buffer of undecided frames and loops the verifier cannot afford.
 #[inline(always)]
 fn enter(ctx: *mut core::ffi::c_void, skb: u64, sk: u64, nf_state: u64) {
-    let mut ev = new_event(global(&PROBE_ID), EventKind::Entry);
+    let mut slot = MaybeUninit::uninit();
+    let ev = new_event(&mut slot, global(&PROBE_ID), EventKind::Entry);
     if nf_state != 0 {
         let hook: u8 = read(nf_state, offset(|o| &o.nf_state_hook)).unwrap_or(u8::MAX);
         let pf: u8 = read(nf_state, offset(|o| &o.nf_state_pf)).unwrap_or(0);
         ev.aux = u64::from(hook) | u64::from(pf) << 8;
     }
     if skb != 0 {
-        fill_skb(&mut ev, skb, 0, true, sk);
-        if !accept(&mut ev, false) {
+        fill_skb(ev, skb, 0, true, sk);
+        if !accept(ev, false) {
             return;
         }
     } else {
-        fill_sock(&mut ev, sk);
-        if !filter::matches(&ev) {
+        fill_sock(ev, sk);
+        if !filter::matches(ev) {
             ev.flags |= event_flag::TENTATIVE;
         }
     }
@@ -110,7 +112,7 @@ fn enter(ctx: *mut core::ffi::c_void, skb: u64, sk: u64, nf_state: u64) {
         ev.flags |= event_flag::UNTRACKED;
         count(counter::UNTRACKED);
     }
-    if !output_with_stack(ctx, &mut ev) && tracked {
+    if !output_with_stack(ctx, ev) && tracked {
         frames::exit(ev.probe_id);
     }
 }
@@ -122,11 +124,12 @@ fn leave(skb: u64, ret: u64) {
     if !frames::exit(probe) {
         return;
     }
-    let mut ev: RawEvent = new_event(probe, EventKind::Exit);
+    let mut slot = MaybeUninit::uninit();
+    let ev = new_event(&mut slot, probe, EventKind::Exit);
     // The skb may be freed by now: keep its address, read nothing from it.
     ev.skb = skb;
     ev.value = ret;
-    output(&mut ev);
+    output(ev);
 }
 
 #[fentry(function = "ip_rcv")]

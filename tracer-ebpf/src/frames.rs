@@ -26,6 +26,7 @@
 //! Every loop here is bounded by a constant the verifier can walk.
 
 use aya_ebpf::helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id};
+use core::mem::MaybeUninit;
 use formats::abi::{EventKind, probe_id, task_key};
 
 use crate::emit::{new_event, output};
@@ -175,10 +176,11 @@ pub fn softirq_entry(vector: u32) {
     cpu.frames.depth = 0;
     cpu.marked = 0;
     if task_stack(false).is_some_and(|task| task.depth > 0) {
-        let mut ev = new_event(probe_id::SOFTIRQ_ENTRY, EventKind::Point);
+        let mut slot = MaybeUninit::uninit();
+        let ev = new_event(&mut slot, probe_id::SOFTIRQ_ENTRY, EventKind::Point);
         ev.value = vector as u64;
         // A lost marker is no marker: its end must not be emitted either.
-        cpu.marked = output(&mut ev) as u32;
+        cpu.marked = output(ev) as u32;
     }
 }
 
@@ -192,8 +194,9 @@ pub fn softirq_exit(vector: u32) {
     cpu.frames.depth = 0;
     if cpu.marked != 0 {
         cpu.marked = 0;
-        let mut ev = new_event(probe_id::SOFTIRQ_EXIT, EventKind::Point);
+        let mut slot = MaybeUninit::uninit();
+        let ev = new_event(&mut slot, probe_id::SOFTIRQ_EXIT, EventKind::Point);
         ev.value = vector as u64;
-        output(&mut ev);
+        output(ev);
     }
 }

@@ -1,6 +1,8 @@
 //! Reads kernel memory at the offsets userspace computed from BTF.
 
-use aya_ebpf::helpers::bpf_probe_read_kernel;
+use core::ffi::c_void;
+
+use aya_ebpf::helpers::{bpf_probe_read_kernel, generated};
 use formats::abi::{KernelOffsets, OFFSET_NONE};
 
 /// Filled in by the loader from the running kernel's BTF before load.
@@ -33,4 +35,23 @@ pub fn read_at<T>(addr: u64) -> Option<T> {
     }
     // SAFETY: as above.
     unsafe { bpf_probe_read_kernel(addr as *const T).ok() }
+}
+
+/// Reads a `T` at `base + off` straight into `dst`, which is left zeroed when
+/// the member is absent or unreadable. For arrays: returning one by value
+/// copies it byte by byte on BPF (arrays of bytes are not word-aligned).
+#[inline(always)]
+pub fn read_into<T>(dst: &mut T, base: u64, off: u32) {
+    if off == OFFSET_NONE || base == 0 {
+        return;
+    }
+    // SAFETY: `dst` is valid for size_of::<T>() bytes; the helper tolerates
+    // any source address and zero-fills `dst` on a fault.
+    unsafe {
+        generated::bpf_probe_read_kernel(
+            dst as *mut T as *mut c_void,
+            size_of::<T>() as u32,
+            (base + off as u64) as *const c_void,
+        )
+    };
 }

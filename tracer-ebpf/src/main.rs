@@ -18,6 +18,7 @@ mod packet;
 mod tdma;
 
 use core::ffi::c_void;
+use core::mem::MaybeUninit;
 
 use aya_ebpf::{
     EbpfContext,
@@ -45,20 +46,22 @@ fn skb_event(ctx: *mut c_void, probe: u32, skb: u64, value: u64, aux: u64, frees
     if skb == 0 {
         return;
     }
-    let mut ev = new_event(probe, EventKind::Point);
-    fill_skb(&mut ev, skb, 0, true, 0);
+    let mut slot = MaybeUninit::uninit();
+    let ev = new_event(&mut slot, probe, EventKind::Point);
+    fill_skb(ev, skb, 0, true, 0);
     ev.value = value;
     ev.aux = aux;
-    submit(ctx, &mut ev, frees);
+    submit(ctx, ev, frees);
 }
 
 #[inline(always)]
 fn sock_event(ctx: *mut c_void, probe: u32, sk: u64, value: u64, aux: u64) {
-    let mut ev = new_event(probe, EventKind::Point);
-    fill_sock(&mut ev, sk);
+    let mut slot = MaybeUninit::uninit();
+    let ev = new_event(&mut slot, probe, EventKind::Point);
+    fill_sock(ev, sk);
     ev.value = value;
     ev.aux = aux;
-    submit(ctx, &mut ev, false);
+    submit(ctx, ev, false);
 }
 
 /// Queue length, and handle:parent packed as `handle << 32 | parent`.
@@ -113,9 +116,10 @@ pub fn pt_net_dev_start_xmit(ctx: BtfTracePointContext) -> i32 {
     if skb == 0 {
         return 0;
     }
-    let mut ev = new_event(probe_id::NET_DEV_START_XMIT, EventKind::Point);
-    fill_skb(&mut ev, skb, ctx.arg::<u64>(1), true, 0);
-    submit(ctx.as_ptr(), &mut ev, false);
+    let mut slot = MaybeUninit::uninit();
+    let ev = new_event(&mut slot, probe_id::NET_DEV_START_XMIT, EventKind::Point);
+    fill_skb(ev, skb, ctx.arg::<u64>(1), true, 0);
+    submit(ctx.as_ptr(), ev, false);
     0
 }
 
@@ -127,12 +131,13 @@ pub fn pt_net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
     if skb == 0 {
         return 0;
     }
-    let mut ev = new_event(probe_id::NET_DEV_XMIT, EventKind::Point);
+    let mut slot = MaybeUninit::uninit();
+    let ev = new_event(&mut slot, probe_id::NET_DEV_XMIT, EventKind::Point);
     ev.skb = skb;
-    fill_dev(&mut ev, ctx.arg::<u64>(2));
+    fill_dev(ev, ctx.arg::<u64>(2));
     ev.value = ctx.arg::<i32>(1) as i64 as u64;
     ev.pkt.skb_len = ctx.arg::<u32>(3);
-    submit(ctx.as_ptr(), &mut ev, false);
+    submit(ctx.as_ptr(), ev, false);
     0
 }
 

@@ -11,7 +11,7 @@ use formats::abi::{
     KernelOffsets, PacketSummary, SKB_HEADER_UNSET,
 };
 
-use crate::kernel::{offset, read, read_at};
+use crate::kernel::{offset, read, read_at, read_into};
 
 const ETH_HLEN: u64 = 14;
 /// IPv6 extension headers skipped before giving up on the transport header.
@@ -175,21 +175,17 @@ pub fn parse_sock(sk: u64, pkt: &mut PacketSummary) -> bool {
     match family {
         AF_INET => {
             pkt.l3_proto = ETH_P_IP;
-            if let Some(a) = read::<[u8; 4]>(sk, offset(|o| &o.sk_rcv_saddr)) {
-                pkt.saddr[..4].copy_from_slice(&a);
+            if let Some(a) = pkt.saddr.first_chunk_mut::<4>() {
+                read_into(a, sk, offset(|o| &o.sk_rcv_saddr));
             }
-            if let Some(a) = read::<[u8; 4]>(sk, offset(|o| &o.sk_daddr)) {
-                pkt.daddr[..4].copy_from_slice(&a);
+            if let Some(a) = pkt.daddr.first_chunk_mut::<4>() {
+                read_into(a, sk, offset(|o| &o.sk_daddr));
             }
         }
         AF_INET6 => {
             pkt.l3_proto = ETH_P_IPV6;
-            if let Some(a) = read::<[u8; 16]>(sk, offset(|o| &o.sk_v6_rcv_saddr)) {
-                pkt.saddr = a;
-            }
-            if let Some(a) = read::<[u8; 16]>(sk, offset(|o| &o.sk_v6_daddr)) {
-                pkt.daddr = a;
-            }
+            read_into(&mut pkt.saddr, sk, offset(|o| &o.sk_v6_rcv_saddr));
+            read_into(&mut pkt.daddr, sk, offset(|o| &o.sk_v6_daddr));
         }
         _ => return false,
     }

@@ -5,6 +5,7 @@
 //! event is documented at `formats::abi::tdma`.
 
 use core::ffi::c_void;
+use core::mem::MaybeUninit;
 
 use aya_ebpf::{
     EbpfContext,
@@ -14,7 +15,7 @@ use aya_ebpf::{
 };
 use formats::abi::{EventKind, RawEvent, probe_id};
 
-use crate::emit::{accept, fill_dev, fill_skb, init_event, new_event, output_with_stack};
+use crate::emit::{accept, fill_dev, fill_skb, init_event, new_event, output_with_stack, zero};
 use crate::kernel::{offset, read};
 
 /// The device a qdisc belongs to: `sch->dev_queue->dev`.
@@ -33,10 +34,11 @@ fn packet_event(ctx: *mut c_void, probe: u32, sch: u64, skb: u64, set: impl FnOn
     if skb == 0 {
         return;
     }
-    let mut ev = new_event(probe, EventKind::Point);
-    fill_skb(&mut ev, skb, qdisc_dev(sch), true, 0);
-    set(&mut ev);
-    submit(ctx, &mut ev, false);
+    let mut slot = MaybeUninit::uninit();
+    let ev = new_event(&mut slot, probe, EventKind::Point);
+    fill_skb(ev, skb, qdisc_dev(sch), true, 0);
+    set(ev);
+    submit(ctx, ev, false);
 }
 
 /// Window and change events concern no packet: the filter sees only the
@@ -52,7 +54,8 @@ fn qdisc_event(ctx: *mut c_void, probe: u32, sch: u64, set: impl FnOnce(&mut Raw
     };
     // SAFETY: this CPU's slot of a per-CPU array, used by one program at a time.
     let ev = unsafe { &mut *ev };
-    *ev = RawEvent::zeroed();
+    // SAFETY: `ev` is a whole slot of the map.
+    unsafe { zero(ev) };
     init_event(ev, probe, EventKind::Point);
     fill_dev(ev, qdisc_dev(sch));
     set(ev);

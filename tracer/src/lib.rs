@@ -12,6 +12,7 @@ pub mod netns;
 pub mod output;
 pub mod pins;
 pub mod prog_stats;
+pub mod ring_wait;
 pub mod session;
 pub mod status;
 pub mod symbolize;

@@ -1,7 +1,6 @@
 //! A live trace: load the BPF object with this kernel's offsets and the
 //! compiled filter, attach, and pump the ring buffer into a sink.
 
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,6 +19,7 @@ use crate::cli::TraceArgs;
 use crate::filter_args;
 use crate::host;
 use crate::pins::{PinDir, SHARED_MAPS};
+use crate::ring_wait::RingWait;
 use crate::status::Status;
 use crate::symbolize::{MAX_STACKS, Symbolizer};
 
@@ -29,8 +29,10 @@ pub(crate) static BPF_OBJECT: &[u8] =
 
 /// How often lost/filtered counters are read during a live trace.
 const COUNTER_INTERVAL: Duration = Duration::from_secs(1);
-/// Poll timeout: bounds how late Ctrl-C and --duration are noticed.
-const POLL_TIMEOUT_MS: i32 = 100;
+/// How long the reader sleeps between reads unless the ring fills up: bounds
+/// how late a line appears at low rates, and how late Ctrl-C and
+/// --duration are noticed.
+const READ_INTERVAL: Duration = Duration::from_millis(50);
 
 #[repr(transparent)]
 #[derive(Clone, Copy)]
@@ -419,7 +421,7 @@ impl Session {
         let mut lost_seen: Vec<u64> = Vec::new();
         let mut untracked_seen = 0u64;
         let mut last_counters = Instant::now();
-        let fd = self.ring.as_raw_fd();
+        let ring_wait = RingWait::new(&self.ring).context("waiting for the ring buffer")?;
         let mut finished = false;
         let mut reader_gone = false;
         while !finished {
@@ -428,13 +430,7 @@ impl Session {
             {
                 finished = true; // one last drain below
             } else {
-                let mut pfd = libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd; EINTR (signals) just loops.
-                unsafe { libc::poll(&mut pfd, 1, POLL_TIMEOUT_MS) };
+                ring_wait.wait(READ_INTERVAL);
             }
             while let Some(item) = self.ring.next() {
                 let Some(event) = RawEvent::from_bytes(&item) else {
