@@ -14,7 +14,7 @@ use formats::abi::{EventKind, RawEvent, counter, event_flag};
 
 use crate::filter;
 use crate::frames;
-use crate::kernel::{offset, read, read_into};
+use crate::kernel::{Kmem, offset, read_into};
 use crate::maps::{COUNTERS, EVENTS, STACKS, TRACKED};
 use crate::packet;
 
@@ -80,14 +80,14 @@ pub fn init_event(ev: &mut RawEvent, probe: u32, kind: EventKind) {
 
 /// Fills interface and namespace from a `struct net_device *`.
 #[inline(always)]
-pub fn fill_dev(ev: &mut RawEvent, dev: u64) {
+pub fn fill_dev<M: Kmem>(ev: &mut RawEvent, dev: u64) {
     if dev == 0 {
         return;
     }
-    ev.ifindex = read(dev, offset(|o| &o.dev_ifindex)).unwrap_or(0);
+    ev.ifindex = M::read(dev, offset(|o| &o.dev_ifindex)).unwrap_or(0);
     read_into(&mut ev.ifname, dev, offset(|o| &o.dev_name));
-    let net: u64 = read(dev, offset(|o| &o.dev_nd_net)).unwrap_or(0);
-    ev.netns = read(net, offset(|o| &o.net_ns_inum)).unwrap_or(0);
+    let net: u64 = M::read(dev, offset(|o| &o.dev_nd_net)).unwrap_or(0);
+    ev.netns = M::read(net, offset(|o| &o.net_ns_inum)).unwrap_or(0);
     ev.flags |= event_flag::HAS_DEV;
 }
 
@@ -97,46 +97,46 @@ pub fn fill_dev(ev: &mut RawEvent, dev: u64) {
 /// segment to its socket. `sk` is the probed function's socket argument (0
 /// if none); the skb's own socket is preferred.
 #[inline(always)]
-pub fn fill_skb(ev: &mut RawEvent, skb: u64, dev: u64, parse: bool, sk: u64) {
+pub fn fill_skb<M: Kmem>(ev: &mut RawEvent, skb: u64, dev: u64, parse: bool, sk: u64) {
     ev.skb = skb;
     let dev = if dev != 0 {
         dev
     } else {
-        read(skb, offset(|o| &o.skb_dev)).unwrap_or(0)
+        M::read(skb, offset(|o| &o.skb_dev)).unwrap_or(0)
     };
-    fill_dev(ev, dev);
-    ev.pkt.skb_len = read(skb, offset(|o| &o.skb_len)).unwrap_or(0);
-    let own_sk: u64 = read(skb, offset(|o| &o.skb_sk)).unwrap_or(0);
+    fill_dev::<M>(ev, dev);
+    ev.pkt.skb_len = M::read(skb, offset(|o| &o.skb_len)).unwrap_or(0);
+    let own_sk: u64 = M::read(skb, offset(|o| &o.skb_sk)).unwrap_or(0);
     let sk = if own_sk != 0 { own_sk } else { sk };
     if ev.netns == 0 && sk != 0 {
-        fill_sock_netns(ev, sk);
+        fill_sock_netns::<M>(ev, sk);
     }
     if !parse {
         return;
     }
-    if packet::parse_skb(skb, &mut ev.pkt) {
+    if packet::parse_skb::<M>(skb, &mut ev.pkt) {
         ev.flags |= event_flag::HAS_PACKET;
-    } else if sk != 0 && packet::parse_sock(sk, &mut ev.pkt) {
+    } else if sk != 0 && packet::parse_sock::<M>(sk, &mut ev.pkt) {
         ev.flags |= event_flag::HAS_PACKET | event_flag::FROM_SOCKET;
     }
 }
 
 #[inline(always)]
-fn fill_sock_netns(ev: &mut RawEvent, sk: u64) {
-    let net: u64 = read(sk, offset(|o| &o.sk_net)).unwrap_or(0);
-    ev.netns = read(net, offset(|o| &o.net_ns_inum)).unwrap_or(0);
+fn fill_sock_netns<M: Kmem>(ev: &mut RawEvent, sk: u64) {
+    let net: u64 = M::read(sk, offset(|o| &o.sk_net)).unwrap_or(0);
+    ev.netns = M::read(net, offset(|o| &o.net_ns_inum)).unwrap_or(0);
 }
 
 /// Fills addresses and namespace of a `struct sock *` (events without an skb).
 #[inline(always)]
-pub fn fill_sock(ev: &mut RawEvent, sk: u64) {
+pub fn fill_sock<M: Kmem>(ev: &mut RawEvent, sk: u64) {
     if sk == 0 {
         return;
     }
-    if packet::parse_sock(sk, &mut ev.pkt) {
+    if packet::parse_sock::<M>(sk, &mut ev.pkt) {
         ev.flags |= event_flag::HAS_PACKET | event_flag::FROM_SOCKET;
     }
-    fill_sock_netns(ev, sk);
+    fill_sock_netns::<M>(ev, sk);
 }
 
 /// Runs the filter and `--follow-skb` tracking. `frees` marks the skb's last

@@ -20,7 +20,7 @@ use core::mem::MaybeUninit;
 use formats::abi::{EventKind, RawEvent, counter, event_flag};
 
 use emit::{accept, count, fill_skb, fill_sock, new_event, output, output_with_stack};
-use kernel::{offset, read};
+use kernel::{Kmem, Probed, offset};
 
 /// Marks "this function has no such argument".
 const NO_ARG: u32 = u32::MAX;
@@ -90,17 +90,17 @@ fn enter(ctx: *mut core::ffi::c_void, skb: u64, sk: u64, nf_state: u64) {
     let mut slot = MaybeUninit::uninit();
     let ev = new_event(&mut slot, global(&PROBE_ID), EventKind::Entry);
     if nf_state != 0 {
-        let hook: u8 = read(nf_state, offset(|o| &o.nf_state_hook)).unwrap_or(u8::MAX);
-        let pf: u8 = read(nf_state, offset(|o| &o.nf_state_pf)).unwrap_or(0);
+        let hook: u8 = Probed::read(nf_state, offset(|o| &o.nf_state_hook)).unwrap_or(u8::MAX);
+        let pf: u8 = Probed::read(nf_state, offset(|o| &o.nf_state_pf)).unwrap_or(0);
         ev.aux = u64::from(hook) | u64::from(pf) << 8;
     }
     if skb != 0 {
-        fill_skb(ev, skb, 0, true, sk);
+        fill_skb::<Probed>(ev, skb, 0, true, sk);
         if !accept(ev, false) {
             return;
         }
     } else {
-        fill_sock(ev, sk);
+        fill_sock::<Probed>(ev, sk);
         if !filter::matches(ev) {
             ev.flags |= event_flag::TENTATIVE;
         }

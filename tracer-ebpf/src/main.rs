@@ -29,7 +29,7 @@ use aya_ebpf::{
 use formats::abi::{EventKind, RawEvent, probe_id};
 
 use emit::{accept, fill_dev, fill_skb, fill_sock, new_event, output_with_stack};
-use kernel::{offset, read};
+use kernel::{Btf, Kmem, offset};
 
 /// Emits a point event that passes the filter. Pending function frames are
 /// flushed by function entries only: a flush loop in every tracepoint program
@@ -48,7 +48,7 @@ fn skb_event(ctx: *mut c_void, probe: u32, skb: u64, value: u64, aux: u64, frees
     }
     let mut slot = MaybeUninit::uninit();
     let ev = new_event(&mut slot, probe, EventKind::Point);
-    fill_skb(ev, skb, 0, true, 0);
+    fill_skb::<Btf>(ev, skb, 0, true, 0);
     ev.value = value;
     ev.aux = aux;
     submit(ctx, ev, frees);
@@ -58,7 +58,7 @@ fn skb_event(ctx: *mut c_void, probe: u32, skb: u64, value: u64, aux: u64, frees
 fn sock_event(ctx: *mut c_void, probe: u32, sk: u64, value: u64, aux: u64) {
     let mut slot = MaybeUninit::uninit();
     let ev = new_event(&mut slot, probe, EventKind::Point);
-    fill_sock(ev, sk);
+    fill_sock::<Btf>(ev, sk);
     ev.value = value;
     ev.aux = aux;
     submit(ctx, ev, false);
@@ -67,9 +67,9 @@ fn sock_event(ctx: *mut c_void, probe: u32, sk: u64, value: u64, aux: u64) {
 /// Queue length, and handle:parent packed as `handle << 32 | parent`.
 #[inline(always)]
 fn qdisc_event(ctx: *mut c_void, probe: u32, qdisc: u64, skb: u64) {
-    let qlen: u32 = read(qdisc, offset(|o| &o.qdisc_qlen)).unwrap_or(0);
-    let handle: u32 = read(qdisc, offset(|o| &o.qdisc_handle)).unwrap_or(0);
-    let parent: u32 = read(qdisc, offset(|o| &o.qdisc_parent)).unwrap_or(0);
+    let qlen: u32 = Btf::read(qdisc, offset(|o| &o.qdisc_qlen)).unwrap_or(0);
+    let handle: u32 = Btf::read(qdisc, offset(|o| &o.qdisc_handle)).unwrap_or(0);
+    let parent: u32 = Btf::read(qdisc, offset(|o| &o.qdisc_parent)).unwrap_or(0);
     skb_event(
         ctx,
         probe,
@@ -118,7 +118,7 @@ pub fn pt_net_dev_start_xmit(ctx: BtfTracePointContext) -> i32 {
     }
     let mut slot = MaybeUninit::uninit();
     let ev = new_event(&mut slot, probe_id::NET_DEV_START_XMIT, EventKind::Point);
-    fill_skb(ev, skb, ctx.arg::<u64>(1), true, 0);
+    fill_skb::<Btf>(ev, skb, ctx.arg::<u64>(1), true, 0);
     submit(ctx.as_ptr(), ev, false);
     0
 }
@@ -134,7 +134,7 @@ pub fn pt_net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
     let mut slot = MaybeUninit::uninit();
     let ev = new_event(&mut slot, probe_id::NET_DEV_XMIT, EventKind::Point);
     ev.skb = skb;
-    fill_dev(ev, ctx.arg::<u64>(2));
+    fill_dev::<Btf>(ev, ctx.arg::<u64>(2));
     ev.value = ctx.arg::<i32>(1) as i64 as u64;
     ev.pkt.skb_len = ctx.arg::<u32>(3);
     submit(ctx.as_ptr(), ev, false);

@@ -11,7 +11,7 @@ use formats::abi::{
     KernelOffsets, PacketSummary, SKB_HEADER_UNSET,
 };
 
-use crate::kernel::{offset, read, read_at, read_into};
+use crate::kernel::{Kmem, offset, read_at, read_into};
 
 const ETH_HLEN: u64 = 14;
 /// IPv6 extension headers skipped before giving up on the transport header.
@@ -19,15 +19,15 @@ const MAX_IPV6_EXT_HEADERS: usize = 3;
 
 /// Fills `pkt` from the skb; returns false when no IP header was found.
 #[inline(always)]
-pub fn parse_skb(skb: u64, pkt: &mut PacketSummary) -> bool {
-    let head: u64 = match read(skb, offset(|o: &KernelOffsets| &o.skb_head)) {
+pub fn parse_skb<M: Kmem>(skb: u64, pkt: &mut PacketSummary) -> bool {
+    let head: u64 = match M::read(skb, offset(|o: &KernelOffsets| &o.skb_head)) {
         Some(h) if h != 0 => h,
         _ => return false,
     };
-    let data: u64 = read(skb, offset(|o| &o.skb_data)).unwrap_or(0);
-    let network: u16 = read(skb, offset(|o| &o.skb_network_header)).unwrap_or(SKB_HEADER_UNSET);
-    let mac: u16 = read(skb, offset(|o| &o.skb_mac_header)).unwrap_or(SKB_HEADER_UNSET);
-    let protocol = u16::from_be(read::<u16>(skb, offset(|o| &o.skb_protocol)).unwrap_or(0));
+    let data: u64 = M::read(skb, offset(|o| &o.skb_data)).unwrap_or(0);
+    let network: u16 = M::read(skb, offset(|o| &o.skb_network_header)).unwrap_or(SKB_HEADER_UNSET);
+    let mac: u16 = M::read(skb, offset(|o| &o.skb_mac_header)).unwrap_or(SKB_HEADER_UNSET);
+    let protocol = u16::from_be(M::read::<u16>(skb, offset(|o| &o.skb_protocol)).unwrap_or(0));
 
     let network_set = network != 0 && network != SKB_HEADER_UNSET;
     // Above IP on transmit nothing says where a header would be: `data` holds
@@ -168,19 +168,18 @@ fn parse_l4(l4: u64, pkt: &mut PacketSummary) {
 
 /// Fills the addresses and ports of a socket (events without an skb).
 #[inline(always)]
-pub fn parse_sock(sk: u64, pkt: &mut PacketSummary) -> bool {
+pub fn parse_sock<M: Kmem>(sk: u64, pkt: &mut PacketSummary) -> bool {
     const AF_INET: u16 = 2;
     const AF_INET6: u16 = 10;
-    let family: u16 = read(sk, offset(|o| &o.sk_family)).unwrap_or(0);
+    let family: u16 = M::read(sk, offset(|o| &o.sk_family)).unwrap_or(0);
     match family {
         AF_INET => {
             pkt.l3_proto = ETH_P_IP;
-            if let Some(a) = pkt.saddr.first_chunk_mut::<4>() {
-                read_into(a, sk, offset(|o| &o.sk_rcv_saddr));
-            }
-            if let Some(a) = pkt.daddr.first_chunk_mut::<4>() {
-                read_into(a, sk, offset(|o| &o.sk_daddr));
-            }
+            // Network order kept: the bytes go out as they sit in memory.
+            let saddr = M::read::<u32>(sk, offset(|o| &o.sk_rcv_saddr)).unwrap_or(0);
+            let daddr = M::read::<u32>(sk, offset(|o| &o.sk_daddr)).unwrap_or(0);
+            pkt.saddr[..4].copy_from_slice(&saddr.to_ne_bytes());
+            pkt.daddr[..4].copy_from_slice(&daddr.to_ne_bytes());
         }
         AF_INET6 => {
             pkt.l3_proto = ETH_P_IPV6;
@@ -189,9 +188,9 @@ pub fn parse_sock(sk: u64, pkt: &mut PacketSummary) -> bool {
         }
         _ => return false,
     }
-    pkt.l4_proto = read::<u16>(sk, offset(|o| &o.sk_protocol)).unwrap_or(0) as u8;
+    pkt.l4_proto = M::read::<u16>(sk, offset(|o| &o.sk_protocol)).unwrap_or(0) as u8;
     // skc_num is the local port in host order, skc_dport the peer's in network order.
-    pkt.sport = read::<u16>(sk, offset(|o| &o.sk_num)).unwrap_or(0);
-    pkt.dport = u16::from_be(read::<u16>(sk, offset(|o| &o.sk_dport)).unwrap_or(0));
+    pkt.sport = M::read::<u16>(sk, offset(|o| &o.sk_num)).unwrap_or(0);
+    pkt.dport = u16::from_be(M::read::<u16>(sk, offset(|o| &o.sk_dport)).unwrap_or(0));
     true
 }

@@ -16,13 +16,13 @@ use aya_ebpf::{
 use formats::abi::{EventKind, RawEvent, probe_id};
 
 use crate::emit::{accept, fill_dev, fill_skb, init_event, new_event, output_with_stack, zero};
-use crate::kernel::{offset, read};
+use crate::kernel::{Kmem, Probed, offset};
 
 /// The device a qdisc belongs to: `sch->dev_queue->dev`.
 #[inline(always)]
 fn qdisc_dev(sch: u64) -> u64 {
-    let queue: u64 = read(sch, offset(|o| &o.qdisc_dev_queue)).unwrap_or(0);
-    read(queue, offset(|o| &o.netdev_queue_dev)).unwrap_or(0)
+    let queue: u64 = Probed::read(sch, offset(|o| &o.qdisc_dev_queue)).unwrap_or(0);
+    Probed::read(queue, offset(|o| &o.netdev_queue_dev)).unwrap_or(0)
 }
 
 /// An event about one packet in the qdisc: parsed like the core
@@ -36,7 +36,7 @@ fn packet_event(ctx: *mut c_void, probe: u32, sch: u64, skb: u64, set: impl FnOn
     }
     let mut slot = MaybeUninit::uninit();
     let ev = new_event(&mut slot, probe, EventKind::Point);
-    fill_skb(ev, skb, qdisc_dev(sch), true, 0);
+    fill_skb::<Probed>(ev, skb, qdisc_dev(sch), true, 0);
     set(ev);
     submit(ctx, ev, false);
 }
@@ -57,7 +57,7 @@ fn qdisc_event(ctx: *mut c_void, probe: u32, sch: u64, set: impl FnOnce(&mut Raw
     // SAFETY: `ev` is a whole slot of the map.
     unsafe { zero(ev) };
     init_event(ev, probe, EventKind::Point);
-    fill_dev(ev, qdisc_dev(sch));
+    fill_dev::<Probed>(ev, qdisc_dev(sch));
     set(ev);
     submit(ctx, ev, false);
 }
