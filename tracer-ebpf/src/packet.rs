@@ -52,27 +52,30 @@ pub fn parse_skb<M: Kmem>(skb: u64, pkt: &mut PacketSummary) -> bool {
     false
 }
 
-/// Parses an IP header at `l3`. `protocol` is `skb->protocol` (0 if unset),
-/// used to reject a header whose version disagrees with the skb.
+/// The bytes at an IP header: an IPv6 header, or an IPv4 header and what
+/// follows (the skb's buffer always extends past them: `skb_shared_info`
+/// sits at its end). Word-aligned, so copying it is not byte by byte.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+struct IpBytes([u8; 40]);
+
+/// Parses an IP header at `l3`, read with one helper call. `protocol` is
+/// `skb->protocol` (0 if unset), used to reject a header whose version
+/// disagrees with the skb.
 #[inline(always)]
 fn parse_ip(l3: u64, protocol: u16, pkt: &mut PacketSummary) -> bool {
-    let first: u8 = match read_at(l3) {
-        Some(b) => b,
-        None => return false,
+    let Some(IpBytes(hdr)) = read_at(l3) else {
+        return false;
     };
-    match first >> 4 {
-        4 if protocol == 0 || protocol == ETH_P_IP => parse_ipv4(l3, pkt),
-        6 if protocol == 0 || protocol == ETH_P_IPV6 => parse_ipv6(l3, pkt),
+    match hdr[0] >> 4 {
+        4 if protocol == 0 || protocol == ETH_P_IP => parse_ipv4(l3, &hdr, pkt),
+        6 if protocol == 0 || protocol == ETH_P_IPV6 => parse_ipv6(l3, &hdr, pkt),
         _ => false,
     }
 }
 
 #[inline(always)]
-fn parse_ipv4(l3: u64, pkt: &mut PacketSummary) -> bool {
-    let hdr: [u8; 20] = match read_at(l3) {
-        Some(h) => h,
-        None => return false,
-    };
+fn parse_ipv4(l3: u64, hdr: &[u8; 40], pkt: &mut PacketSummary) -> bool {
     let ihl = (hdr[0] & 0x0f) as u64 * 4;
     if ihl < 20 {
         return false;
@@ -93,11 +96,7 @@ fn parse_ipv4(l3: u64, pkt: &mut PacketSummary) -> bool {
 }
 
 #[inline(always)]
-fn parse_ipv6(l3: u64, pkt: &mut PacketSummary) -> bool {
-    let hdr: [u8; 40] = match read_at(l3) {
-        Some(h) => h,
-        None => return false,
-    };
+fn parse_ipv6(l3: u64, hdr: &[u8; 40], pkt: &mut PacketSummary) -> bool {
     pkt.l3_proto = ETH_P_IPV6;
     pkt.ip_len = u16::from_be_bytes([hdr[4], hdr[5]]).saturating_add(40);
     pkt.ip_id = u16::from_be_bytes([hdr[2], hdr[3]]);
