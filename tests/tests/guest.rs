@@ -20,6 +20,13 @@ fn traced(args: &[String], traffic: impl FnOnce()) -> Vec<Value> {
     std::thread::sleep(SETTLE);
     let out = tracer.stop().expect("pkttrace stops");
     assert_eq!(out.code, Some(0), "stderr:\n{}", out.stderr);
+    // Every program variant must pass this kernel's verifier: a function
+    // that fails to load is only a warning to users.
+    assert!(
+        !out.stderr.contains("not probed"),
+        "stderr:\n{}",
+        out.stderr
+    );
     out.json_events()
 }
 

@@ -14,7 +14,7 @@ use formats::abi::{EventKind, RawEvent, counter, event_flag};
 
 use crate::filter;
 use crate::frames;
-use crate::kernel::{Kmem, offset, read_into};
+use crate::kernel::{Kmem, Probed, offset, read_into};
 use crate::maps::{COUNTERS, EVENTS, STACKS, TRACKED};
 use crate::packet;
 
@@ -95,7 +95,8 @@ pub fn fill_dev<M: Kmem>(ev: &mut RawEvent, dev: u64) {
 /// headers. What the skb lacks comes from a socket: on transmit above IP the
 /// headers are not built yet, and TCP clears `skb->dev` before handing a
 /// segment to its socket. `sk` is the probed function's socket argument (0
-/// if none); the skb's own socket is preferred.
+/// if none), a pointer the verifier knows only as a number (always
+/// probe-read); the skb's own socket is preferred and read like the skb.
 #[inline(always)]
 pub fn fill_skb<M: Kmem>(ev: &mut RawEvent, skb: u64, dev: u64, parse: bool, sk: u64) {
     ev.skb = skb;
@@ -107,16 +108,25 @@ pub fn fill_skb<M: Kmem>(ev: &mut RawEvent, skb: u64, dev: u64, parse: bool, sk:
     fill_dev::<M>(ev, dev);
     ev.pkt.skb_len = M::read(skb, offset(|o| &o.skb_len)).unwrap_or(0);
     let own_sk: u64 = M::read(skb, offset(|o| &o.skb_sk)).unwrap_or(0);
-    let sk = if own_sk != 0 { own_sk } else { sk };
-    if ev.netns == 0 && sk != 0 {
-        fill_sock_netns::<M>(ev, sk);
+    if ev.netns == 0 {
+        if own_sk != 0 {
+            fill_sock_netns::<M>(ev, own_sk);
+        } else if sk != 0 {
+            fill_sock_netns::<Probed>(ev, sk);
+        }
     }
     if !parse {
         return;
     }
-    if packet::parse_skb::<M>(skb, &mut ev.pkt) {
+    let from_socket = if packet::parse_skb::<M>(skb, &mut ev.pkt) {
         ev.flags |= event_flag::HAS_PACKET;
-    } else if sk != 0 && packet::parse_sock::<M>(sk, &mut ev.pkt) {
+        return;
+    } else if own_sk != 0 {
+        packet::parse_sock::<M>(own_sk, &mut ev.pkt)
+    } else {
+        sk != 0 && packet::parse_sock::<Probed>(sk, &mut ev.pkt)
+    };
+    if from_socket {
         ev.flags |= event_flag::HAS_PACKET | event_flag::FROM_SOCKET;
     }
 }

@@ -20,7 +20,7 @@ use core::mem::MaybeUninit;
 use formats::abi::{EventKind, RawEvent, counter, event_flag};
 
 use emit::{accept, count, fill_skb, fill_sock, new_event, output, output_with_stack};
-use kernel::{Kmem, Probed, offset};
+use kernel::{Btf, Kmem, Probed, offset};
 
 /// Marks "this function has no such argument".
 const NO_ARG: u32 = u32::MAX;
@@ -85,8 +85,10 @@ const MAX_TRAMPOLINE_SLOTS: usize = 13;
 /// frame (tcp_set_state inside tcp_rcv_state_process) or contains a match
 /// (tcp_v4_connect around the SYN). Deciding that in the kernel would need a
 /// buffer of undecided frames and loops the verifier cannot afford.
+/// `M` says how `skb` can be read: as a BTF-typed pointer (fentry programs
+/// that load it from a constant context slot) or only by probe reads.
 #[inline(always)]
-fn enter(ctx: *mut core::ffi::c_void, skb: u64, sk: u64, nf_state: u64) {
+fn enter<M: Kmem>(ctx: *mut core::ffi::c_void, skb: u64, sk: u64, nf_state: u64) {
     let mut slot = MaybeUninit::uninit();
     let ev = new_event(&mut slot, global(&PROBE_ID), EventKind::Entry);
     if nf_state != 0 {
@@ -95,7 +97,7 @@ fn enter(ctx: *mut core::ffi::c_void, skb: u64, sk: u64, nf_state: u64) {
         ev.aux = u64::from(hook) | u64::from(pf) << 8;
     }
     if skb != 0 {
-        fill_skb::<Probed>(ev, skb, 0, true, sk);
+        fill_skb::<M>(ev, skb, 0, true, sk);
         if !accept(ev, false) {
             return;
         }
@@ -135,7 +137,7 @@ fn leave(skb: u64, ret: u64) {
 #[fentry(function = "ip_rcv")]
 pub fn fn_entry(ctx: FEntryContext) -> u32 {
     let raw = ctx.as_ptr();
-    enter(
+    enter::<Probed>(
         raw,
         trampoline_arg(raw, global(&SKB_ARG)),
         trampoline_arg(raw, global(&SOCK_ARG)),
@@ -143,6 +145,32 @@ pub fn fn_entry(ctx: FEntryContext) -> u32 {
     );
     0
 }
+
+/// fentry for a function whose skb is argument `$slot`, read from a constant
+/// context offset: the verifier then knows it as a `struct sk_buff *`, and
+/// the skb's members are plain loads instead of probe reads (`kernel::Btf`).
+/// The loader picks the variant matching the function; `fn_entry` serves
+/// the rest.
+macro_rules! fentry_with_skb_at {
+    ($name:ident, $slot:literal) => {
+        #[fentry(function = "ip_rcv")]
+        pub fn $name(ctx: FEntryContext) -> u32 {
+            let raw = ctx.as_ptr();
+            enter::<Btf>(
+                raw,
+                ctx.arg::<u64>($slot),
+                trampoline_arg(raw, global(&SOCK_ARG)),
+                trampoline_arg(raw, global(&NF_STATE_ARG)),
+            );
+            0
+        }
+    };
+}
+
+fentry_with_skb_at!(fn_entry_skb0, 0);
+fentry_with_skb_at!(fn_entry_skb1, 1);
+fentry_with_skb_at!(fn_entry_skb2, 2);
+fentry_with_skb_at!(fn_entry_skb3, 3);
 
 /// fexit sees the arguments, then the return value in the next slot.
 #[fexit(function = "ip_rcv")]
@@ -158,7 +186,7 @@ pub fn fn_exit(ctx: FExitContext) -> u32 {
 #[kprobe]
 pub fn kp_entry(ctx: ProbeContext) -> u32 {
     let raw = ctx.as_ptr();
-    enter(
+    enter::<Probed>(
         raw,
         register_arg(raw, global(&SKB_ARG)),
         register_arg(raw, global(&SOCK_ARG)),

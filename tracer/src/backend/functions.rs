@@ -393,7 +393,7 @@ fn attach_one<'a, O: aya::Pod, C: aya::Pod>(
     spec: &ObjectSpec<O, C>,
 ) -> Result<Ebpf, String> {
     let mut ebpf = load_one(loader, target, globals, spec)?;
-    let (entry, exit) = program_names(spec.backend)?;
+    let (entry, exit) = program_names(spec.backend, target)?;
     match spec.backend {
         Backend::Fentry => {
             let prog: &mut FEntry = program(&mut ebpf, entry)?;
@@ -411,9 +411,29 @@ fn attach_one<'a, O: aya::Pod, C: aya::Pod>(
     Ok(ebpf)
 }
 
-fn program_names(backend: Backend) -> Result<(&'static str, &'static str), String> {
+/// fentry programs that read the skb from a fixed argument slot as a
+/// BTF-typed pointer, by slot (`fentry_with_skb_at!` in `fn_main.rs`).
+const FENTRY_WITH_SKB_AT: [&str; 4] = [
+    "fn_entry_skb0",
+    "fn_entry_skb1",
+    "fn_entry_skb2",
+    "fn_entry_skb3",
+];
+
+/// The entry and exit programs for `target` on `backend`.
+fn program_names(
+    backend: Backend,
+    target: &Target,
+) -> Result<(&'static str, &'static str), String> {
     match backend {
-        Backend::Fentry => Ok(("fn_entry", "fn_exit")),
+        Backend::Fentry => {
+            let entry = target
+                .skb_arg
+                .and_then(|slot| FENTRY_WITH_SKB_AT.get(slot))
+                .copied()
+                .unwrap_or("fn_entry");
+            Ok((entry, "fn_exit"))
+        }
         Backend::Kprobe => Ok(("kp_entry", "kp_exit")),
         Backend::Tracepoint => Err("the tracepoint backend probes no functions".into()),
     }
@@ -474,7 +494,7 @@ fn load_one<'a, O: aya::Pod, C: aya::Pod>(
         .override_global("NR_ARGS", &globals.nr_args, true)
         .load(FN_OBJECT)
         .map_err(|e| describe(&e))?;
-    let (entry, exit) = program_names(spec.backend)?;
+    let (entry, exit) = program_names(spec.backend, target)?;
     match spec.backend {
         Backend::Fentry => {
             let prog: &mut FEntry = program(&mut ebpf, entry)?;
