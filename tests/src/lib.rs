@@ -208,6 +208,17 @@ pub fn bpf_ids_held_by(pid: u32) -> (Vec<u32>, Vec<u32>) {
     (progs, links)
 }
 
+/// Whether a process holds BPF run-time statistics on (`BPF_ENABLE_STATS`
+/// gives it an fd to `anon_inode:bpf-stats`).
+pub fn holds_bpf_stats(pid: u32) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == "anon_inode:bpf-stats")
+    })
+}
+
 /// Whether a BPF program (or link) with this id still exists in the kernel.
 pub fn bpf_object_exists(kind: &str, id: u32) -> bool {
     Command::new("bpftool")

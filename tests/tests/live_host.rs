@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use pkttrace_tests::{Tracer, bpf_ids_held_by, bpf_object_exists, require_root, run};
+use pkttrace_tests::{
+    Tracer, bpf_ids_held_by, bpf_object_exists, holds_bpf_stats, require_root, run,
+};
 use serde_json::Value;
 use tracer::netns::TestNet;
 
@@ -412,4 +414,153 @@ fn a_full_ring_buffer_loses_events_loudly_not_silently() {
         !out.json_events().is_empty(),
         "what fit in the ring still arrived"
     );
+}
+
+/// One row of the `--cost` table.
+#[derive(Debug)]
+struct CostRow {
+    runs: u64,
+    /// `None` for a probe that never ran (`-`).
+    ns_per_run: Option<u64>,
+    cpu_seconds: f64,
+}
+
+/// The `--cost` table on stderr, by probe (the total under "total").
+fn cost_table(stderr: &str) -> std::collections::BTreeMap<String, CostRow> {
+    let mut lines = stderr
+        .lines()
+        .map(|l| l.strip_prefix("pkttrace: ").unwrap_or(l))
+        .skip_while(|l| !l.starts_with("cost of "));
+    assert!(lines.next().is_some(), "no cost table on stderr:\n{stderr}");
+    let header = lines.next().unwrap_or_default();
+    assert!(header.trim_start().starts_with("probe"), "{header}");
+    let mut rows = std::collections::BTreeMap::new();
+    for line in lines.take_while(|l| l.starts_with("  ")) {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        // A probe's row has its kind; the total has none.
+        let numbers = if cells[0] == "total" {
+            &cells[1..]
+        } else {
+            &cells[2..]
+        };
+        let parse = |s: &str| {
+            s.parse::<u64>()
+                .unwrap_or_else(|_| panic!("not a number: {s:?} in {line:?}"))
+        };
+        rows.insert(
+            cells[0].to_string(),
+            CostRow {
+                runs: parse(numbers[0]),
+                ns_per_run: (numbers[1] != "-").then(|| parse(numbers[1])),
+                cpu_seconds: numbers[3]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("CPU seconds in {line:?}")),
+            },
+        );
+    }
+    rows
+}
+
+fn bpf_stats_sysctl() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap()
+}
+
+/// `--cost`: a row with numbers for every tracepoint pkttrace attached,
+/// runs and a plausible time per run where the traffic went, statistics on
+/// while it traces and as they were afterwards.
+#[test]
+fn cost_shows_what_each_probe_cost() {
+    require_root();
+    let net = TestNet::create("cost").unwrap();
+    let sysctl_before = bpf_stats_sysctl();
+    let tracer = Tracer::start(&[
+        "--backend",
+        "tracepoint",
+        "--cost",
+        "-o",
+        "json",
+        &netns_filter(&net),
+    ])
+    .unwrap();
+    assert!(
+        holds_bpf_stats(tracer.pid()),
+        "pkttrace --cost holds BPF run-time statistics on"
+    );
+    net.tcp_echo(false, 8090, &[b"what", b"does", b"it", b"cost"])
+        .unwrap();
+    assert_eq!(net.udp_send(false, 9010, 20).unwrap(), 20);
+    std::thread::sleep(SETTLE);
+    let out = tracer.stop().unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(bpf_stats_sysctl(), sysctl_before, "sysctl left as it was");
+
+    let table = cost_table(&out.stderr);
+    let attached: usize = out
+        .stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("pkttrace: attached ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no \"attached N tracepoints\":\n{}", out.stderr));
+    // The default set without the softirq markers (function probes only),
+    // less any this kernel lacks (warned about by name).
+    let expected: Vec<&str> = tracer::backend::tracepoint::TRACEPOINTS
+        .iter()
+        .filter(|t| !t.frames_only)
+        .map(|t| t.tracepoint)
+        .filter(|tp| !out.stderr.contains(&format!("tracepoint {tp} skipped")))
+        .collect();
+    assert_eq!(expected.len(), attached, "{}", out.stderr);
+    for tp in &expected {
+        assert!(
+            table.contains_key(*tp),
+            "no cost row for {tp}:\n{}",
+            out.stderr
+        );
+    }
+    assert_eq!(table.len(), attached + 1, "one row per probe and a total");
+    for tp in [
+        "net_dev_queue",
+        "net_dev_start_xmit",
+        "net_dev_xmit",
+        "netif_receive_skb",
+        "inet_sock_set_state",
+    ] {
+        let row = &table[tp];
+        assert!(row.runs > 0, "{tp} ran: {row:?}\n{}", out.stderr);
+        let ns = row.ns_per_run.unwrap();
+        assert!(
+            ns > 0 && ns < 1_000_000,
+            "{tp}: {ns} ns per run is implausible\n{}",
+            out.stderr
+        );
+    }
+    // Both directions of 20 datagrams and a TCP exchange crossed the veth.
+    assert!(table["net_dev_queue"].runs >= 20, "{}", out.stderr);
+    let total = &table["total"];
+    assert_eq!(
+        total.runs,
+        table.values().map(|r| r.runs).sum::<u64>() - total.runs
+    );
+    assert!(total.cpu_seconds > 0.0);
+}
+
+/// Without `--cost` statistics stay off and no table is printed.
+#[test]
+fn without_cost_there_is_no_cost_table() {
+    require_root();
+    let net = TestNet::create("nocost").unwrap();
+    let tracer =
+        Tracer::start(&["--backend", "tracepoint", "-o", "json", &netns_filter(&net)]).unwrap();
+    assert!(!holds_bpf_stats(tracer.pid()));
+    net.udp_send(false, 9011, 2).unwrap();
+    std::thread::sleep(SETTLE);
+    let out = tracer.stop().unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(!out.stderr.contains("cost of"), "{}", out.stderr);
+    assert!(!out.stderr.contains("ns/run"), "{}", out.stderr);
 }

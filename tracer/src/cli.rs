@@ -18,6 +18,7 @@ Examples:
   pkttrace --all-skb-funcs --dry-run        what could be probed, and why not the rest
   pkttrace --tdma --ifname veth0            sch_tdma's windows and the packets sent in each
   pkttrace --stack 'udp and port 53'        each event with its kernel stack
+  pkttrace --cost --duration 10 -q          what each probe costs the kernel, per run and in total
   pkttrace functions --skb 'tcp_*'          traceable functions, skb argument, source
   pkttrace doctor                           what this kernel lets pkttrace do
   pkttrace demo                             trace TCP and UDP between two throwaway namespaces
@@ -207,6 +208,11 @@ pub struct TraceArgs {
     /// Stop after this many events
     #[arg(long, value_name = "N")]
     pub max_events: Option<u64>,
+    /// At the end, what each probe cost: runs, ns per run, runs per second,
+    /// CPU seconds and share, from the kernel's BPF run-time statistics
+    /// (turned on for the trace, put back after; printed even with --quiet)
+    #[arg(long)]
+    pub cost: bool,
     /// Ring buffer size in KiB (power of two, at least one page)
     #[arg(long, value_name = "KIB", default_value_t = 8192)]
     pub ring_kib: u32,

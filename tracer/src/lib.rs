@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod catalog;
 pub mod cli;
+pub mod cost;
 pub mod demo;
 pub mod doctor;
 pub mod filter_args;
@@ -86,6 +87,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 summary.filtered,
                 summary.duration_ns as f64 / 1e9
             ));
+            session::print_cost_table(session.cost_table(), &status);
             Ok(0)
         }
         Some(Command::Record(args)) => {
@@ -107,6 +109,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 summary.filtered,
                 args.file.display()
             ));
+            session::print_cost_table(session.cost_table(), &status);
             Ok(0)
         }
         Some(Command::Report(args)) => {

@@ -1,6 +1,7 @@
 //! A live trace: load the BPF object with this kernel's offsets and the
 //! compiled filter, attach, and pump the ring buffer into a sink.
 
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -16,9 +17,11 @@ use symbols::kallsyms::Kallsyms;
 use crate::UsageError;
 use crate::backend::{self, Backend, functions, profiles, tdma, tracepoint};
 use crate::cli::TraceArgs;
+use crate::cost::{self, ProbeCost};
 use crate::filter_args;
 use crate::host;
 use crate::pins::{PinDir, SHARED_MAPS};
+use crate::prog_stats;
 use crate::ring_wait::RingWait;
 use crate::status::Status;
 use crate::symbolize::{MAX_STACKS, Symbolizer};
@@ -77,14 +80,69 @@ impl Limits {
 /// Loaded and attached programs plus the maps userspace reads. Dropping it
 /// detaches everything; the kernel does the same if the process dies.
 pub struct Session {
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
+    /// Attached tracepoints, and sch_tdma's, by name.
+    tracepoints: Vec<&'static str>,
+    tdma_tracepoints: Vec<&'static str>,
     functions: functions::Attached,
+    /// `--cost`: statistics on, and since when.
+    cost: Option<CostMeter>,
     ring: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
     /// Names stacks and drop locations for the sinks.
     symbolizer: Symbolizer,
     pub meta: TraceMeta,
     pub backend: Backend,
+}
+
+/// `--cost`: BPF run-time statistics held on while the probes are
+/// attached. Programs are loaded just before they are attached and their
+/// counters run from the load, so what they read at the end is what the
+/// trace cost, events delivered while later probes attached included.
+struct CostMeter {
+    /// Keeps statistics on until the session ends; `None` when the kernel
+    /// refused but they were on system-wide anyway.
+    _stats: Option<OwnedFd>,
+    /// When statistics were on and the first probe about to be attached.
+    since: Instant,
+}
+
+impl CostMeter {
+    /// Turns statistics on, or says in one line why the cost cannot be
+    /// measured.
+    fn turn_on(status: &Status) -> Option<CostMeter> {
+        match prog_stats::enable_run_time() {
+            Ok(fd) => Some(CostMeter {
+                _stats: Some(fd),
+                since: Instant::now(),
+            }),
+            Err(e) if prog_stats::run_time_enabled() == Some(true) => {
+                status.warn(format!(
+                    "--cost: the kernel refused to turn on BPF run-time statistics ({e}); they are on system-wide, so the cost comes from those"
+                ));
+                Some(CostMeter {
+                    _stats: None,
+                    since: Instant::now(),
+                })
+            }
+            Err(e) => {
+                status.warn(format!(
+                    "--cost: the kernel refused to turn on BPF run-time statistics ({e}; they need Linux 5.8): tracing without the cost table"
+                ));
+                None
+            }
+        }
+    }
+}
+
+/// Prints what [`Session::cost_table`] returned: the table, or why there
+/// is none.
+pub fn print_cost_table(table: Result<Option<Vec<String>>>, status: &Status) {
+    match table {
+        Ok(Some(lines)) => status.report(&lines),
+        Ok(None) => {}
+        Err(e) => status.warn(format!("--cost: {e:#}")),
+    }
 }
 
 /// Loads the object with an accept-all filter, for capability probing.
@@ -245,11 +303,24 @@ impl Session {
     /// every program and link belongs to an `Ebpf` dropped on error.
     pub fn start(args: &TraceArgs, status: &Status) -> Result<Session> {
         let plan = Plan::make(args)?;
-        Session::from_plan(plan, &args.tracepoints, status)
+        Session::from_plan(plan, &args.tracepoints, args.cost, status)
     }
 
-    pub fn from_plan(plan: Plan, tracepoints: &[String], status: &Status) -> Result<Session> {
+    /// `with_cost`: turn on BPF run-time statistics for the session, so
+    /// that [`Session::cost_table`] can say what each probe cost.
+    pub fn from_plan(
+        plan: Plan,
+        tracepoints: &[String],
+        with_cost: bool,
+        status: &Status,
+    ) -> Result<Session> {
         status.info(format!("backend: {}", plan.backend_reason));
+        // Before anything is attached, so every run is counted.
+        let cost = if with_cost {
+            CostMeter::turn_on(status)
+        } else {
+            None
+        };
         let with_functions = !plan.functions.is_empty();
         if with_functions {
             host::raise_open_file_limit();
@@ -300,9 +371,9 @@ impl Session {
             for (tp, why) in &failed {
                 status.warn(format!("sch_tdma tracepoint {tp} not attached: {why}"));
             }
-            attached.len()
+            attached
         } else {
-            0
+            Vec::new()
         };
         let function_probes = match &pins {
             Some(pins) => {
@@ -342,8 +413,8 @@ impl Session {
         status.info(format!(
             "attached {} tracepoints{}{}",
             attached.tracepoints.len(),
-            if tdma_attached > 0 {
-                format!(" and {tdma_attached} of {}", tdma::MODULE)
+            if !tdma_attached.is_empty() {
+                format!(" and {} of {}", tdma_attached.len(), tdma::MODULE)
             } else {
                 String::new()
             },
@@ -389,8 +460,11 @@ impl Session {
             ..TraceMeta::default()
         };
         Ok(Session {
-            _ebpf: ebpf,
+            ebpf,
+            tracepoints: attached.tracepoints,
+            tdma_tracepoints: tdma_attached,
             functions: function_probes,
+            cost,
             ring: ring_buf,
             counters,
             symbolizer,
@@ -508,6 +582,76 @@ impl Session {
         }
     }
 
+    /// What every attached probe has cost since its program was loaded.
+    fn probe_costs(&self) -> Result<Vec<ProbeCost>> {
+        let program_cost = |program: &str, probe: &str, kind| -> Result<ProbeCost> {
+            let fd = self
+                .ebpf
+                .program(program)
+                .with_context(|| format!("program {program} missing"))?
+                .fd()
+                .with_context(|| format!("program {program}"))?;
+            let stats =
+                prog_stats::of(fd).with_context(|| format!("statistics of program {program}"))?;
+            Ok(ProbeCost {
+                probe: probe.to_string(),
+                kind,
+                runs: stats.run_cnt,
+                run_time_ns: stats.run_time_ns,
+                recursion_misses: stats.recursion_misses,
+            })
+        };
+        let mut costs = Vec::new();
+        for &name in &self.tracepoints {
+            let spec = tracepoint::TRACEPOINTS
+                .iter()
+                .find(|s| s.tracepoint == name)
+                .with_context(|| format!("tracepoint {name} unknown"))?;
+            costs.push(program_cost(spec.program, name, "tracepoint")?);
+        }
+        for &name in &self.tdma_tracepoints {
+            let (program, ..) = tdma::TDMA_TRACEPOINTS
+                .iter()
+                .find(|t| t.1 == name)
+                .with_context(|| format!("sch_tdma tracepoint {name} unknown"))?;
+            costs.push(program_cost(program, name, "raw_tp")?);
+        }
+        let kind = match self.backend {
+            Backend::Kprobe => "kprobe+kretprobe",
+            _ => "fentry+fexit",
+        };
+        for f in self.functions.stats()? {
+            // One row per function: its calls, and the time of both halves.
+            costs.push(ProbeCost {
+                probe: f.name.to_string(),
+                kind,
+                runs: f.entry.run_cnt,
+                run_time_ns: f.entry.run_time_ns + f.exit.run_time_ns,
+                recursion_misses: f.entry.recursion_misses + f.exit.recursion_misses,
+            });
+        }
+        Ok(costs)
+    }
+
+    /// `--cost`: the title and table of what each probe has cost since it
+    /// was attached; `None` without `--cost` (or if it cannot be measured).
+    pub fn cost_table(&self) -> Result<Option<Vec<String>>> {
+        let Some(meter) = &self.cost else {
+            return Ok(None);
+        };
+        let duration = meter.since.elapsed();
+        let costs = self
+            .probe_costs()
+            .context("reading BPF program statistics")?;
+        let mut lines = vec![cost::title(&costs, duration)];
+        lines.extend(
+            cost::table(&costs, duration)
+                .into_iter()
+                .map(|l| format!("  {l}")),
+        );
+        Ok(Some(lines))
+    }
+
     /// Tells the user about calls the kernel did not run a probe for.
     fn report_skipped_calls(&self, status: &Status) {
         if self.backend == Backend::Kprobe
@@ -518,10 +662,15 @@ impl Session {
                 "this kernel does not count kprobe calls it skips while another probe runs on the same CPU (it does from Linux 6.7): such calls are missing from their trees without notice",
             );
         }
-        for (function, calls) in self.functions.skipped_calls() {
-            status.warn(format!(
-                "function {function}: {calls} calls not traced (the kernel skips a probe already running on that CPU); their callees show one level up"
-            ));
+        match self.functions.skipped_calls() {
+            Ok(skipped) => {
+                for (function, calls) in skipped {
+                    status.warn(format!(
+                        "function {function}: {calls} calls not traced (the kernel skips a probe already running on that CPU); their callees show one level up"
+                    ));
+                }
+            }
+            Err(e) => status.warn(format!("cannot tell which calls the kernel skipped: {e:#}")),
         }
     }
 

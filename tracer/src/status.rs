@@ -25,6 +25,14 @@ impl Status {
         }
     }
 
+    /// Output the user asked for on stderr (`--cost`): printed even with
+    /// `--quiet`.
+    pub fn report(&self, lines: &[String]) {
+        for line in lines {
+            self.line("", line);
+        }
+    }
+
     pub fn warn(&self, msg: impl AsRef<str>) {
         self.line(if self.color { "\x1b[33m" } else { "" }, msg.as_ref());
     }

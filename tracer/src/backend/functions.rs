@@ -17,7 +17,7 @@ use symbols::btf::KernelBtf;
 use super::{Backend, describe, profiles, program};
 use crate::UsageError;
 use crate::pins::{PinDir, SHARED_MAPS};
-use crate::prog_stats;
+use crate::prog_stats::{self, ProgStats};
 
 /// The function-probe BPF object built by build.rs.
 static FN_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/pkttrace-fn"));
@@ -310,29 +310,62 @@ pub fn probe_descs(targets: &[Target], backend: Backend) -> Vec<ProbeDesc> {
 pub struct Attached {
     /// One object per attached target, in the same order.
     objects: Vec<Ebpf>,
+    /// Their backend (none when nothing was attached).
+    backend: Option<Backend>,
     pub attached: Vec<Target>,
     pub failed: Vec<(String, String)>,
 }
 
+/// What the kernel counted for one probed function's entry and exit programs.
+pub struct FunctionStats<'a> {
+    pub name: &'a str,
+    pub entry: ProgStats,
+    pub exit: ProgStats,
+}
+
 impl Attached {
+    /// The kernel's statistics of every probed function's programs, in
+    /// target order.
+    pub fn stats(&self) -> Result<Vec<FunctionStats<'_>>> {
+        let Some(backend) = self.backend else {
+            return Ok(Vec::new());
+        };
+        let (entry, exit) = program_names(backend).map_err(anyhow::Error::msg)?;
+        let read = |ebpf: &Ebpf, target: &Target, program: &str| -> Result<ProgStats> {
+            let fd = ebpf
+                .program(program)
+                .with_context(|| format!("program {program} missing"))?
+                .fd()
+                .with_context(|| format!("program {program} of {}", target.name))?;
+            prog_stats::of(fd)
+                .with_context(|| format!("statistics of {program} of {}", target.name))
+        };
+        self.objects
+            .iter()
+            .zip(&self.attached)
+            .map(|(ebpf, target)| {
+                Ok(FunctionStats {
+                    name: &target.name,
+                    entry: read(ebpf, target, entry)?,
+                    exit: read(ebpf, target, exit)?,
+                })
+            })
+            .collect()
+    }
+
     /// Calls of probed functions the kernel did not let pkttrace see, by
     /// function: it skips a probe that is already running on that CPU (a
     /// softirq interrupting the probe and calling the same function), so
     /// the call is missing from its tree and its callees hang one level up.
-    pub fn skipped_calls(&self) -> Vec<(&str, u64)> {
-        self.objects
-            .iter()
-            .zip(&self.attached)
-            .filter_map(|(ebpf, target)| {
-                let misses: u64 = ebpf
-                    .programs()
-                    .filter_map(|(_, prog)| prog.fd().ok())
-                    .filter_map(|fd| prog_stats::of(fd).ok())
-                    .map(|stats| stats.recursion_misses)
-                    .sum();
-                (misses > 0).then_some((target.name.as_str(), misses))
+    pub fn skipped_calls(&self) -> Result<Vec<(&str, u64)>> {
+        Ok(self
+            .stats()?
+            .into_iter()
+            .filter_map(|f| {
+                let misses = f.entry.recursion_misses + f.exit.recursion_misses;
+                (misses > 0).then_some((f.name, misses))
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -373,7 +406,10 @@ impl<O, C> Copy for ObjectSpec<'_, O, C> {}
 pub fn attach<O: aya::Pod, C: aya::Pod>(targets: Vec<Target>, spec: &ObjectSpec<O, C>) -> Attached {
     let globals: Vec<TargetGlobals> = targets.iter().map(TargetGlobals::of).collect();
     let mut loader = shared_loader(spec);
-    let mut out = Attached::default();
+    let mut out = Attached {
+        backend: Some(spec.backend),
+        ..Attached::default()
+    };
     for (target, globals) in targets.into_iter().zip(&globals) {
         match attach_one(&mut loader, &target, globals, spec) {
             Ok(ebpf) => {

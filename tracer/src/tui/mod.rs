@@ -69,8 +69,11 @@ pub fn run(args: &TuiArgs, stop: Arc<AtomicBool>) -> Result<i32> {
     exit_on_hangup();
     let mut screen = terminal::Screen::take().context("setting up the terminal")?;
     let result = event_loop(&mut screen, &mut app, &source, &stop);
-    drop(source);
+    let cost = source.finish();
     screen.give_back();
+    if let Some(table) = cost {
+        crate::session::print_cost_table(table, &status);
+    }
     result.map(|()| 0)
 }
 

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -95,11 +96,16 @@ impl Sink for ChannelSink {
     }
 }
 
+/// A live session's `--cost` table (`Session::cost_table`), left by the
+/// reader thread for stderr, which the screen hides until the end.
+type CostSlot = Arc<Mutex<Option<Result<Option<Vec<String>>>>>>;
+
 /// A running reader thread.
 pub struct Source {
     rx: Receiver<Msg>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    cost: CostSlot,
 }
 
 impl Source {
@@ -126,6 +132,7 @@ impl Source {
             rx,
             stop,
             thread: Some(thread),
+            cost: CostSlot::default(),
         })
     }
 
@@ -161,12 +168,26 @@ impl Source {
         // Loss warnings go to the status bar; stderr is hidden while the
         // screen is ours.
         let quiet = Status::new(true);
-        Source::spawn(stop, move |sink, stop| {
-            session
+        let cost = CostSlot::default();
+        let thread_cost = cost.clone();
+        let mut source = Source::spawn(stop, move |sink, stop| {
+            let result = session
                 .run(sink, limits, stop, &quiet)
                 .map(|_| ())
-                .map_err(|e| format!("{e:#}"))
-        })
+                .map_err(|e| format!("{e:#}"));
+            *thread_cost.lock().unwrap_or_else(|e| e.into_inner()) = Some(session.cost_table());
+            result
+        })?;
+        source.cost = cost;
+        Ok(source)
+    }
+
+    /// Stops the reader and returns the `--cost` table of a live session
+    /// (`None` for a record, or if the session never ran).
+    pub fn finish(self) -> Option<Result<Option<Vec<String>>>> {
+        let cost = self.cost.clone();
+        drop(self);
+        cost.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// The next message, waiting for it; `None` once the thread is gone
