@@ -42,7 +42,10 @@ for round in $(seq "$ROUNDS"); do for bin in "${BINS[@]}"; do
   python3 - "$round" "$bin" "$STATS" "$LOG" <<'PY'
 import json, re, sys
 round_, bin_, stats, log = sys.argv[1:]
-groups = {"entry": ("fn_entry", "kp_entry"), "exit": ("fn_exit", "kp_exit"),
+# fn_entry_skbN: fentry reading the skb from argument N (fn_main.rs).
+groups = {"entry": ("fn_entry", "fn_entry_skb0", "fn_entry_skb1", "fn_entry_skb2",
+                    "fn_entry_skb3", "kp_entry"),
+          "exit": ("fn_exit", "kp_exit"),
           "softirq": ("pt_softirq_entry", "pt_softirq_exit")}
 tot = {g: [0, 0] for g in groups}
 for p in json.load(open(stats)):

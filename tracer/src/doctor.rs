@@ -206,7 +206,8 @@ fn pkttrace_program(name: &str) -> Option<(&'static str, &'static str)> {
         return Some((tp, "raw_tp"));
     }
     match name {
-        "fn_entry" => Some(("", "fentry")),
+        // `fentry_with_skb_at!` variants are fentry programs too.
+        name if name.starts_with("fn_entry") => Some(("", "fentry")),
         "fn_exit" => Some(("", "fexit")),
         "kp_entry" => Some(("", "kprobe")),
         "kp_exit" => Some(("", "kretprobe")),
