@@ -330,7 +330,6 @@ impl Attached {
         let Some(backend) = self.backend else {
             return Ok(Vec::new());
         };
-        let (entry, exit) = program_names(backend).map_err(anyhow::Error::msg)?;
         let read = |ebpf: &Ebpf, target: &Target, program: &str| -> Result<ProgStats> {
             let fd = ebpf
                 .program(program)
@@ -344,6 +343,7 @@ impl Attached {
             .iter()
             .zip(&self.attached)
             .map(|(ebpf, target)| {
+                let (entry, exit) = program_names(backend, target).map_err(anyhow::Error::msg)?;
                 Ok(FunctionStats {
                     name: &target.name,
                     entry: read(ebpf, target, entry)?,
