@@ -494,22 +494,26 @@ impl BlockDecoder {
         if bitmap >> WORDS != 0 {
             return Err(EventProblem::Bitmap { bitmap });
         }
-        let mut words = if distance == 0 {
-            [0; WORDS]
+        // Decoded in place: the reference copied into the event's slot,
+        // the differences applied there.
+        let slot = self.decoded % WINDOW;
+        if distance == 0 {
+            *self.window[slot].as_words_mut() = [0; WORDS];
         } else if usize::from(distance) <= self.decoded {
-            *self.window[(self.decoded - usize::from(distance)) % WINDOW].as_words()
+            let reference = (self.decoded - usize::from(distance)) % WINDOW;
+            self.window[slot] = self.window[reference];
         } else {
             return Err(EventProblem::Distance {
                 distance,
                 available: self.decoded,
             });
-        };
+        }
+        let words = self.window[slot].as_words_mut();
         let mut bits = bitmap;
         while bits != 0 {
             words[bits.trailing_zeros() as usize] ^= read_varint(bytes, &mut pos)?;
             bits &= bits - 1;
         }
-        *self.window[self.decoded % WINDOW].as_words_mut() = words;
         self.decoded += 1;
         self.pos = pos;
         Ok(())
@@ -518,6 +522,35 @@ impl BlockDecoder {
 
 #[inline]
 fn read_varint(bytes: &[u8], pos: &mut usize) -> Result<u64, EventProblem> {
+    // Most varints end within the next eight bytes: found and unpacked
+    // without a branch per byte (the number of bytes is unpredictable).
+    if let Some(next) = bytes.get(*pos..).and_then(|rest| rest.first_chunk::<8>()) {
+        let word = u64::from_le_bytes(*next);
+        let last_bytes = !word & 0x8080_8080_8080_8080;
+        if last_bytes != 0 {
+            let len = last_bytes.trailing_zeros() as usize / 8 + 1;
+            *pos += len;
+            return Ok(unpack_varint(word & (u64::MAX >> (64 - 8 * len))));
+        }
+    }
+    read_long_varint(bytes, pos)
+}
+
+/// The value of a varint of at most eight bytes, as one little-endian word
+/// (zeros past its end): its 7-bit groups packed together, pairs, then
+/// pairs of pairs, then halves.
+#[inline]
+fn unpack_varint(word: u64) -> u64 {
+    let groups = word & 0x7f7f_7f7f_7f7f_7f7f;
+    let pairs = (groups & 0x007f_007f_007f_007f) | ((groups & 0x7f00_7f00_7f00_7f00) >> 1);
+    let quads = (pairs & 0x0000_3fff_0000_3fff) | ((pairs & 0x3fff_0000_3fff_0000) >> 2);
+    (quads & 0x0000_0000_0fff_ffff) | ((quads & 0x0fff_ffff_0000_0000) >> 4)
+}
+
+/// Any varint, byte by byte: those longer than eight bytes, and any at the
+/// end of the block.
+#[cold]
+fn read_long_varint(bytes: &[u8], pos: &mut usize) -> Result<u64, EventProblem> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
         let &byte = bytes.get(*pos).ok_or(EventProblem::Cut)?;
@@ -554,6 +587,15 @@ mod tests {
                 read_varint(&bytes[..bytes.len() - 1], &mut pos),
                 Err(EventProblem::Cut)
             );
+        }
+        // Each length, with bytes after it, in the middle of a block.
+        for len in 1..=MAX_VARINT_LEN {
+            let value = u64::MAX >> (64 - (7 * len).min(64));
+            let mut bytes = [0xffu8; 2 * MAX_VARINT_LEN];
+            assert_eq!(put_varint(&mut bytes, value), len);
+            let mut pos = 0;
+            assert_eq!(read_varint(&bytes, &mut pos), Ok(value), "{len} bytes");
+            assert_eq!(pos, len);
         }
         let mut pos = 0;
         let eleven = [0xff; 11];
