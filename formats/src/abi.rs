@@ -247,6 +247,26 @@ impl RawEvent {
         // SAFETY: RawEvent is repr(C) plain old data with explicit padding fields.
         unsafe { core::slice::from_raw_parts(self as *const Self as *const u8, Self::SIZE) }
     }
+
+    /// Number of 64-bit words in an event (its size is a multiple of 8).
+    pub const WORDS: usize = Self::SIZE / 8;
+
+    /// The event as host-order 64-bit words: record files encode events
+    /// word by word against earlier ones.
+    pub fn as_words(&self) -> &[u64; Self::WORDS] {
+        const { assert!(Self::SIZE == 8 * Self::WORDS) };
+        const { assert!(core::mem::align_of::<Self>() == core::mem::align_of::<u64>()) };
+        // SAFETY: same size and alignment (asserted above); every field is an
+        // integer or an array of integers, padding included, so no byte is
+        // uninitialized.
+        unsafe { &*(self as *const Self as *const [u64; Self::WORDS]) }
+    }
+
+    /// Mutable [`as_words`](Self::as_words).
+    pub fn as_words_mut(&mut self) -> &mut [u64; Self::WORDS] {
+        // SAFETY: as in `as_words`; and any bit pattern is a valid RawEvent.
+        unsafe { &mut *(self as *mut Self as *mut [u64; Self::WORDS]) }
+    }
 }
 
 /// Byte offsets of kernel struct members, computed from the running kernel's
@@ -506,5 +526,21 @@ mod tests {
         let back = RawEvent::from_bytes(e.as_bytes()).unwrap();
         assert_eq!(back, e);
         assert!(RawEvent::from_bytes(&e.as_bytes()[..RawEvent::SIZE - 1]).is_none());
+    }
+
+    #[test]
+    fn raw_event_words_are_its_bytes() {
+        let mut e = RawEvent::zeroed();
+        e.ts_ns = 0x1122_3344_5566_7788;
+        e.args[2] = 7;
+        assert_eq!(RawEvent::WORDS, 23);
+        let words = e.as_words();
+        assert_eq!(words[0], e.ts_ns);
+        assert_eq!(words[RawEvent::WORDS - 1], 7);
+        for (i, word) in words.iter().enumerate() {
+            assert_eq!(word.to_ne_bytes(), e.as_bytes()[8 * i..8 * i + 8]);
+        }
+        e.as_words_mut()[1] = 0xffff_8880_0000_0100;
+        assert_eq!(e.skb, 0xffff_8880_0000_0100);
     }
 }

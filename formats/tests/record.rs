@@ -55,6 +55,38 @@ fn record(events: &[RawEvent], finished: bool) -> Vec<u8> {
     writer.into_inner().unwrap()
 }
 
+/// The same record in format 1 (a frame per event), as pkttrace wrote
+/// before event blocks; built by hand since pkttrace no longer writes it.
+fn v1_record(events: &[RawEvent], finished: bool) -> Vec<u8> {
+    fn frame(out: &mut Vec<u8>, kind: u32, payload: &[u8]) {
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(payload);
+    }
+    let meta = serde_json::to_vec(&meta()).unwrap();
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&ABI_VERSION.to_le_bytes());
+    out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+    out.extend_from_slice(&meta);
+    for (i, ev) in events.iter().enumerate() {
+        frame(&mut out, frame_type::EVENT, ev.as_bytes());
+        if i == 0 {
+            let mut lost = 2u32.to_le_bytes().to_vec();
+            lost.extend_from_slice(&7u64.to_le_bytes());
+            frame(&mut out, frame_type::LOST, &lost);
+        }
+    }
+    if finished {
+        frame(
+            &mut out,
+            frame_type::END,
+            &serde_json::to_vec(&SUMMARY).unwrap(),
+        );
+    }
+    out
+}
+
 fn read_all(bytes: &[u8]) -> Result<(TraceMeta, Vec<Frame>, bool), RecordError> {
     let mut reader = RecordReader::new(Cursor::new(bytes))?;
     let mut frames = Vec::new();
@@ -94,13 +126,14 @@ fn frames_start(bytes: &[u8]) -> usize {
 fn round_trip() {
     // More than the reader's buffer, so frames straddle refills.
     let events = varied_events(20_000);
-    let bytes = record(&events, true);
-    let (meta, frames, complete) = read_all(&bytes).unwrap();
-    assert_eq!(meta, common::meta());
-    assert_eq!(meta.probe(FEXIT_PROBE).unwrap().name, "ip_finish_output2");
-    assert_eq!(meta.drop_reason_name(3), Some("NO_SOCKET"));
-    assert!(complete);
-    assert_eq!(frames, expected_frames(&events, true));
+    for bytes in [record(&events, true), v1_record(&events, true)] {
+        let (meta, frames, complete) = read_all(&bytes).unwrap();
+        assert_eq!(meta, common::meta());
+        assert_eq!(meta.probe(FEXIT_PROBE).unwrap().name, "ip_finish_output2");
+        assert_eq!(meta.drop_reason_name(3), Some("NO_SOCKET"));
+        assert!(complete);
+        assert_eq!(frames, expected_frames(&events, true));
+    }
 }
 
 #[test]
@@ -118,18 +151,23 @@ fn header_layout() {
 #[test]
 fn interrupted_recording_reads_cleanly() {
     let events = varied_events(10);
-    let bytes = record(&events, false);
-    let (_, frames, complete) = read_all(&bytes).unwrap();
-    assert!(!complete);
-    assert_eq!(frames, expected_frames(&events, false));
+    for bytes in [record(&events, false), v1_record(&events, false)] {
+        let (_, frames, complete) = read_all(&bytes).unwrap();
+        assert!(!complete);
+        assert_eq!(frames, expected_frames(&events, false));
+    }
 }
 
 #[test]
 fn truncation_at_every_byte_is_a_clean_error_or_a_prefix() {
     let events = varied_events(6);
-    let bytes = record(&events, true);
-    let all = expected_frames(&events, true);
-    let start = frames_start(&bytes);
+    for bytes in [record(&events, true), v1_record(&events, true)] {
+        truncate_everywhere(&bytes, &expected_frames(&events, true));
+    }
+}
+
+fn truncate_everywhere(bytes: &[u8], all: &[Frame]) {
+    let start = frames_start(bytes);
     for cut in 0..bytes.len() {
         match read_all(&bytes[..cut]) {
             Ok((_, frames, complete)) => {
@@ -168,22 +206,25 @@ fn bad_headers() {
     newer[8..12].copy_from_slice(&7u32.to_le_bytes());
     assert_eq!(
         error_text(&newer),
-        "record format version 7 is newer than this pkttrace (1)"
+        "record format version 7 is newer than this pkttrace (2)"
     );
 
     let mut zero = good.clone();
     zero[8..12].copy_from_slice(&0u32.to_le_bytes());
     assert_eq!(error_text(&zero), "corrupt record: format version 0");
 
-    let mut abi = good.clone();
-    abi[12..16].copy_from_slice(&(ABI_VERSION - 1).to_le_bytes());
-    assert_eq!(
-        error_text(&abi),
-        format!(
-            "record ABI {} does not match this pkttrace ({ABI_VERSION})",
-            ABI_VERSION - 1
-        )
-    );
+    // Either format: the events' layout is another build's.
+    for bytes in [good.clone(), v1_record(&varied_events(2), true)] {
+        let mut abi = bytes;
+        abi[12..16].copy_from_slice(&(ABI_VERSION - 1).to_le_bytes());
+        assert_eq!(
+            error_text(&abi),
+            format!(
+                "record was written by another pkttrace version (event ABI {}, this one reads ABI {ABI_VERSION}): record it again with this version",
+                ABI_VERSION - 1
+            )
+        );
+    }
 
     let mut huge = good.clone();
     huge[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
@@ -197,9 +238,11 @@ fn bad_headers() {
     assert_eq!(error_text(&garbled), "corrupt record: bad metadata");
 }
 
+/// Damaged frames of format 1 (those of format 2: the unit tests of
+/// `formats::record`).
 #[test]
 fn bad_frames() {
-    let good = record(&varied_events(2), true);
+    let good = v1_record(&varied_events(2), true);
     let first = frames_start(&good);
 
     let mut unknown = good.clone();
@@ -257,7 +300,7 @@ fn bad_frames() {
 
 #[test]
 fn errors_stop_the_reader() {
-    let good = record(&varied_events(3), true);
+    let good = v1_record(&varied_events(3), true);
     let first = frames_start(&good);
     let mut bad = good.clone();
     let second = first + 8 + RawEvent::SIZE;
@@ -337,6 +380,8 @@ fn replay_interrupted_and_corrupt_records_still_finish() {
     assert_eq!(outcome.summary, counted);
     assert_eq!(sink.finished, Some(counted));
 
+    // A torn block loses its events (here the four after the lost frame),
+    // not those before it.
     let torn = &interrupted[..interrupted.len() - 1];
     let mut sink = Collect::default();
     let outcome = replay(
@@ -348,8 +393,19 @@ fn replay_interrupted_and_corrupt_records_still_finish() {
         outcome.end,
         RecordEnd::Failed(RecordError::Truncated { .. })
     ));
+    assert_eq!(sink.events, events[..1]);
+    assert_eq!(sink.finished.unwrap().events, 1);
+
+    // Format 1 loses only the torn event.
+    let interrupted = v1_record(&events, false);
+    let torn = &interrupted[..interrupted.len() - 1];
+    let mut sink = Collect::default();
+    replay(
+        &mut RecordReader::new(Cursor::new(torn)).unwrap(),
+        &mut sink,
+    )
+    .unwrap();
     assert_eq!(sink.events, events[..4]);
-    assert_eq!(sink.finished.unwrap().events, 4);
 }
 
 #[test]
@@ -394,13 +450,18 @@ fn files_are_private_and_truncated() {
     std::fs::write(&path, vec![b'x'; 100_000]).unwrap();
 
     let events = varied_events(3);
-    let mut writer = RecordWriter::create(&path).unwrap();
-    writer.begin(&meta()).unwrap();
-    for ev in &events {
-        writer.event(ev).unwrap();
+    fn write<W: io::Write>(mut writer: RecordWriter<W>, events: &[RawEvent]) -> RecordWriter<W> {
+        writer.begin(&meta()).unwrap();
+        for ev in events {
+            writer.event(ev).unwrap();
+        }
+        writer.finish(&SUMMARY).unwrap();
+        writer
     }
-    writer.finish(&SUMMARY).unwrap();
-    drop(writer);
+    drop(write(RecordWriter::create(&path).unwrap(), &events));
+    let in_memory = write(RecordWriter::new(Vec::new()), &events)
+        .into_inner()
+        .unwrap();
 
     let written = std::fs::read(&path).unwrap();
     let mut reader = RecordReader::open(&path).unwrap();
@@ -410,13 +471,7 @@ fn files_are_private_and_truncated() {
     }
     assert!(reader.is_complete());
     assert_eq!(frames, 3 + 1);
-    assert_eq!(
-        written.len(),
-        frames_start(&written)
-            + 3 * (8 + RawEvent::SIZE)
-            + 8
-            + serde_json::to_vec(&SUMMARY).unwrap().len()
-    );
+    assert_eq!(written, in_memory);
 
     let missing = dir.join("missing");
     let error = RecordReader::open(&missing).err().unwrap();

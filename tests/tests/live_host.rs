@@ -281,23 +281,37 @@ fn stack_shows_where_the_kernel_dropped_a_packet() {
 
 #[test]
 fn record_then_report_round_trips_real_events() {
+    record_then_report(&[]);
+}
+
+#[test]
+fn compressed_record_then_report_round_trips_real_events() {
+    record_then_report(&["--compress"]);
+}
+
+fn record_then_report(options: &[&str]) {
     require_root();
-    let net = TestNet::create("rec").unwrap();
-    let dir = std::env::temp_dir().join(format!("pkttrace-rec-{}", std::process::id()));
+    let net = TestNet::create(if options.is_empty() { "rec" } else { "recz" }).unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "pkttrace-rec-{}{}",
+        std::process::id(),
+        options.join("")
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("trace.pkt");
     let file_arg = file.to_str().unwrap();
     let filter = netns_filter(&net);
-    let tracer = Tracer::start(&[
+    let mut args = vec![
         "record",
         "--backend",
         "tracepoint",
         "--stack",
         "-o",
         file_arg,
-        &filter,
-    ])
-    .unwrap();
+    ];
+    args.extend(options);
+    args.push(&filter);
+    let tracer = Tracer::start(&args).unwrap();
     net.udp_send(false, 9005, 4).unwrap();
     std::thread::sleep(SETTLE);
     let out = tracer.stop().unwrap();

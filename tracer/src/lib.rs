@@ -97,6 +97,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             let mut session = Session::start(&args.trace, &status)?;
             let mut writer = RecordWriter::create(&args.file)
                 .with_context(|| format!("creating {}", args.file.display()))?;
+            if args.compress {
+                writer = writer.compressed().context("starting zstd")?;
+            }
             status.info(format!(
                 "recording to {}; Ctrl-C to stop",
                 args.file.display()

@@ -7,17 +7,28 @@
 //! frame*:      u32 frame type | u32 payload length | payload
 //! ```
 //!
-//! Frames: [`frame_type::EVENT`] (a [`RawEvent`] exactly as the ring buffer
-//! delivered it, [`RawEvent::SIZE`] bytes, in the tracing host's byte order —
-//! little-endian on every architecture pkttrace supports), [`frame_type::LOST`]
-//! (u32 cpu, u64 cumulative lost count on that cpu) and [`frame_type::END`]
-//! (the [`Summary`] as JSON, last in a complete file), [`frame_type::STACK`]
-//! (a [`Stack`] as JSON: addresses and the tracing host's names for them,
-//! before the first event whose `stack_id` refers to it), [`frame_type::SYMBOL`]
-//! (a [`StackFrame`] as JSON: the name of a code address events carry, such
-//! as a drop location). A file that stops at a
-//! frame boundary without END was interrupted; one that stops inside a frame
-//! is corrupt.
+//! Events are [`RawEvent`]s exactly as the ring buffer delivered them, in
+//! the tracing host's byte order (little-endian on every architecture
+//! pkttrace supports). Format 2, written now, stores them in blocks of up to
+//! 64 KiB, each event encoded against an earlier event of its block, with a
+//! checksum: [`frame_type::EVENTS`], or [`frame_type::EVENTS_ZSTD`] with the
+//! events compressed (see `block.rs`).
+//! Format 1, still read, had one [`frame_type::EVENT`] frame per event
+//! ([`RawEvent::SIZE`] bytes).
+//!
+//! The other frames: [`frame_type::LOST`] (u32 cpu, u64 cumulative lost
+//! count on that cpu), [`frame_type::END`] (the [`Summary`] as JSON, last in
+//! a complete file), [`frame_type::STACK`] (a [`Stack`] as JSON: addresses
+//! and the tracing host's names for them, before the first event whose
+//! `stack_id` refers to it), [`frame_type::SYMBOL`] (a [`StackFrame`] as
+//! JSON: the name of a code address events carry, such as a drop location).
+//! Frames keep the order the sink saw: the writer ends its event block
+//! before any other frame. A file that stops at a frame boundary without END
+//! was interrupted; one that stops inside a frame is corrupt.
+
+mod block;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -27,21 +38,30 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use self::block::{BlockCompressor, BlockDecoder, BlockEncoder, BlockError, MAX_PAYLOAD_LEN};
 use crate::abi::{ABI_VERSION, RawEvent};
 use crate::meta::TraceMeta;
 use crate::sink::{Sink, Summary};
 use crate::stack::{Stack, StackFrame};
 
 pub const MAGIC: [u8; 8] = *b"PKTTRACE";
-/// Version of the container layout above (the event layout is the ABI version).
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the container layout above (the event layout is the ABI
+/// version): 2 since events are stored in blocks.
+pub const FORMAT_VERSION: u32 = 2;
+/// Format 1: one frame per event.
+const FORMAT_FRAME_PER_EVENT: u32 = 1;
 
 pub mod frame_type {
+    /// One raw event (format 1 only).
     pub const EVENT: u32 = 1;
     pub const LOST: u32 = 2;
     pub const END: u32 = 3;
     pub const STACK: u32 = 4;
     pub const SYMBOL: u32 = 5;
+    /// A block of encoded events (format 2).
+    pub const EVENTS: u32 = 6;
+    /// A block of encoded events compressed with zstd (format 2).
+    pub const EVENTS_ZSTD: u32 = 7;
 }
 
 const HEADER_LEN: usize = MAGIC.len() + 3 * 4;
@@ -77,7 +97,9 @@ pub enum RecordError {
     NewerFormat { found: u32 },
     #[error("corrupt record: format version 0")]
     ZeroFormat,
-    #[error("record ABI {found} does not match this pkttrace ({ABI_VERSION})")]
+    #[error(
+        "record was written by another pkttrace version (event ABI {found}, this one reads ABI {ABI_VERSION}): record it again with this version"
+    )]
     AbiMismatch { found: u32 },
     #[error("corrupt record: truncated header")]
     TruncatedHeader,
@@ -116,6 +138,13 @@ pub enum RecordError {
         #[source]
         source: serde_json::Error,
     },
+    #[error(
+        "corrupt record: events block at byte {offset} has length {len} ({min} to {MAX_PAYLOAD_LEN})",
+        min = block::CHECKSUM_LEN + 1
+    )]
+    BadBlockLength { offset: u64, len: u32 },
+    #[error("corrupt record: events block at byte {offset}: {problem}")]
+    BadBlock { offset: u64, problem: BlockError },
     #[error("corrupt record: truncated frame at byte {offset}")]
     Truncated { offset: u64 },
     #[error("corrupt record: data after the end frame at byte {offset}")]
@@ -155,9 +184,12 @@ impl FrameRef<'_> {
     }
 }
 
-/// A decoded frame whose event, if any, sits in `RecordReader::event`.
+/// A decoded frame whose payload, if any, sits in the reader.
 enum Decoded {
+    /// In `RecordReader::event` (format 1).
     Event,
+    /// In `RecordReader::blocks` (format 2).
+    BlockEvent,
     Lost {
         cpu: u32,
         total: u64,
@@ -178,9 +210,17 @@ enum WriterState {
 
 /// Streams a trace into a record file. A [`Sink`]: `begin` writes the header,
 /// `finish` the END frame and flushes.
+///
+/// Events collect in a block written out when full, before any other frame,
+/// at [`Sink::flush`] (after each ring-buffer drain of a live trace) and when
+/// the writer is dropped.
 pub struct RecordWriter<W: Write> {
-    out: BufWriter<W>,
+    /// `None` only once [`into_inner`](Self::into_inner) took it.
+    out: Option<BufWriter<W>>,
     state: WriterState,
+    block: BlockEncoder,
+    /// With [`compressed`](Self::compressed).
+    compressor: Option<BlockCompressor>,
 }
 
 impl RecordWriter<File> {
@@ -203,16 +243,34 @@ impl RecordWriter<File> {
 impl<W: Write> RecordWriter<W> {
     pub fn new(out: W) -> Self {
         RecordWriter {
-            out: BufWriter::with_capacity(WRITE_BUFFER_BYTES, out),
+            out: Some(BufWriter::with_capacity(WRITE_BUFFER_BYTES, out)),
             state: WriterState::BeforeHeader,
+            block: BlockEncoder::new(),
+            compressor: None,
         }
     }
 
-    /// Flushes and returns the underlying writer.
-    pub fn into_inner(self) -> io::Result<W> {
+    /// Compresses event blocks with zstd (each block on its own, so each
+    /// still reads alone); readers need no option to read them.
+    pub fn compressed(mut self) -> io::Result<Self> {
+        self.compressor = Some(BlockCompressor::new()?);
+        Ok(self)
+    }
+
+    /// Writes the open event block and returns the underlying writer.
+    pub fn into_inner(mut self) -> io::Result<W> {
+        self.write_block()?;
         self.out
+            .take()
+            .expect("the writer is taken only here")
             .into_inner()
             .map_err(io::IntoInnerError::into_error)
+    }
+
+    fn out(&mut self) -> &mut BufWriter<W> {
+        self.out
+            .as_mut()
+            .expect("the writer is taken only by into_inner")
     }
 
     fn expect_state(&self, expected: WriterState, action: &str) -> io::Result<()> {
@@ -227,14 +285,32 @@ impl<W: Write> RecordWriter<W> {
     }
 
     fn write_frame_header(&mut self, frame_type: u32, len: u32) -> io::Result<()> {
-        let mut header = [0u8; FRAME_HEADER_LEN];
-        header[..4].copy_from_slice(&frame_type.to_le_bytes());
-        header[4..].copy_from_slice(&len.to_le_bytes());
-        self.out.write_all(&header)
+        self.out().write_all(&frame_header(frame_type, len))
     }
-}
 
-impl<W: Write> RecordWriter<W> {
+    /// Writes the open event block, if any.
+    fn write_block(&mut self) -> io::Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let events = self.block.bytes();
+        let checksum = block::checksum(events).to_le_bytes();
+        // At most MAX_BLOCK_LEN, far below u32::MAX, as is the payload.
+        let stated = (events.len() as u32).to_le_bytes();
+        let (kind, parts) = block::payload(events, &checksum, &stated, self.compressor.as_mut())?;
+        let len: usize = parts.iter().map(|part| part.len()).sum();
+        let out = self
+            .out
+            .as_mut()
+            .expect("the writer is taken only by into_inner");
+        out.write_all(&frame_header(kind, len as u32))?;
+        for part in parts {
+            out.write_all(part)?;
+        }
+        self.block.clear();
+        Ok(())
+    }
+
     fn write_json_frame(
         &mut self,
         kind: u32,
@@ -244,9 +320,27 @@ impl<W: Write> RecordWriter<W> {
         self.expect_state(WriterState::Frames, &format!("write {what}"))?;
         let json = serde_json::to_vec(value)?;
         let len = json_len(&json, MAX_STACK_LEN, what)?;
+        self.write_block()?;
         self.write_frame_header(kind, len)?;
-        self.out.write_all(&json)
+        self.out().write_all(&json)
     }
+}
+
+/// Writes what the trace left in the open block (say a recording stopped by
+/// an error), as `BufWriter` writes what it buffered.
+impl<W: Write> Drop for RecordWriter<W> {
+    fn drop(&mut self) {
+        if self.out.is_some() && self.state == WriterState::Frames {
+            let _ = self.write_block();
+        }
+    }
+}
+
+fn frame_header(frame_type: u32, len: u32) -> [u8; FRAME_HEADER_LEN] {
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    header[..4].copy_from_slice(&frame_type.to_le_bytes());
+    header[4..].copy_from_slice(&len.to_le_bytes());
+    header
 }
 
 fn json_len(json: &[u8], limit: u32, what: &str) -> io::Result<u32> {
@@ -266,26 +360,33 @@ impl<W: Write> Sink for RecordWriter<W> {
         self.expect_state(WriterState::BeforeHeader, "write the header")?;
         let json = serde_json::to_vec(meta)?;
         let len = json_len(&json, MAX_META_LEN, "trace metadata")?;
-        self.out.write_all(&MAGIC)?;
-        self.out.write_all(&FORMAT_VERSION.to_le_bytes())?;
-        self.out.write_all(&ABI_VERSION.to_le_bytes())?;
-        self.out.write_all(&len.to_le_bytes())?;
-        self.out.write_all(&json)?;
+        let out = self.out();
+        out.write_all(&MAGIC)?;
+        out.write_all(&FORMAT_VERSION.to_le_bytes())?;
+        out.write_all(&ABI_VERSION.to_le_bytes())?;
+        out.write_all(&len.to_le_bytes())?;
+        out.write_all(&json)?;
         self.state = WriterState::Frames;
         Ok(())
     }
 
+    #[inline]
     fn event(&mut self, event: &RawEvent) -> io::Result<()> {
         self.expect_state(WriterState::Frames, "write an event")?;
-        self.write_frame_header(frame_type::EVENT, RawEvent::SIZE as u32)?;
-        self.out.write_all(event.as_bytes())
+        if !self.block.has_room() {
+            self.write_block()?;
+        }
+        self.block.push(event);
+        Ok(())
     }
 
     fn lost(&mut self, cpu: u32, total_lost_on_cpu: u64) -> io::Result<()> {
         self.expect_state(WriterState::Frames, "write a lost count")?;
+        self.write_block()?;
         self.write_frame_header(frame_type::LOST, LOST_PAYLOAD_LEN as u32)?;
-        self.out.write_all(&cpu.to_le_bytes())?;
-        self.out.write_all(&total_lost_on_cpu.to_le_bytes())
+        let out = self.out();
+        out.write_all(&cpu.to_le_bytes())?;
+        out.write_all(&total_lost_on_cpu.to_le_bytes())
     }
 
     fn stack(&mut self, stack: &Stack) -> io::Result<()> {
@@ -300,14 +401,16 @@ impl<W: Write> Sink for RecordWriter<W> {
         self.expect_state(WriterState::Frames, "finish")?;
         let json = serde_json::to_vec(summary)?;
         let len = json_len(&json, MAX_SUMMARY_LEN, "trace summary")?;
+        self.write_block()?;
         self.write_frame_header(frame_type::END, len)?;
-        self.out.write_all(&json)?;
+        self.out().write_all(&json)?;
         self.state = WriterState::Finished;
-        self.out.flush()
+        self.out().flush()
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        self.write_block()?;
+        self.out().flush()
     }
 }
 
@@ -332,9 +435,15 @@ pub struct RecordReader<R: Read> {
     /// File offset of `buf[start]`, for error messages.
     offset: u64,
     meta: TraceMeta,
+    /// The record's format version (1 or 2).
+    format: u32,
     state: ReaderState,
-    /// The last event read, aligned for [`FrameRef::Event`].
+    /// The last event read from a format 1 record, aligned for
+    /// [`FrameRef::Event`].
     event: RawEvent,
+    /// The event block being read (format 2) and the file offset of its frame.
+    blocks: BlockDecoder,
+    block_offset: u64,
     /// The last stack read, lent by [`FrameRef::Stack`].
     stack: Stack,
     /// The last symbol read, lent by [`FrameRef::Symbol`].
@@ -361,8 +470,11 @@ impl<R: Read> RecordReader<R> {
             end: 0,
             offset: 0,
             meta: TraceMeta::default(),
+            format: FORMAT_VERSION,
             state: ReaderState::Frames,
             event: RawEvent::zeroed(),
+            blocks: BlockDecoder::new(),
+            block_offset: 0,
             stack: Stack::default(),
             symbol: StackFrame::default(),
         };
@@ -395,8 +507,13 @@ impl<R: Read> RecordReader<R> {
         if self.state != ReaderState::Frames {
             return Ok(None);
         }
-        // Fast path: a whole event frame already buffered.
-        let decoded = if self.available() >= EVENT_FRAME_LEN
+        // Fast paths: the next event of a block, or a whole format 1 event
+        // frame already buffered.
+        let decoded = if self.blocks.has_events() {
+            self.decode_block_event()?;
+            Some(Decoded::BlockEvent)
+        } else if self.format == FORMAT_FRAME_PER_EVENT
+            && self.available() >= EVENT_FRAME_LEN
             && self.header_word(0) == frame_type::EVENT
             && self.header_word(4) == RawEvent::SIZE as u32
         {
@@ -408,11 +525,23 @@ impl<R: Read> RecordReader<R> {
         };
         Ok(decoded.map(|decoded| match decoded {
             Decoded::Event => FrameRef::Event(&self.event),
+            Decoded::BlockEvent => FrameRef::Event(self.blocks.event()),
             Decoded::Lost { cpu, total } => FrameRef::Lost { cpu, total },
             Decoded::Stack => FrameRef::Stack(&self.stack),
             Decoded::Symbol => FrameRef::Symbol(&self.symbol),
             Decoded::End(summary) => FrameRef::End(summary),
         }))
+    }
+
+    #[inline]
+    fn decode_block_event(&mut self) -> Result<(), RecordError> {
+        self.blocks.decode_next().map_err(|problem| {
+            self.state = ReaderState::Failed;
+            RecordError::BadBlock {
+                offset: self.block_offset,
+                problem,
+            }
+        })
     }
 
     fn next_frame_slow(&mut self) -> Result<Option<Decoded>, RecordError> {
@@ -438,8 +567,26 @@ impl<R: Read> RecordReader<R> {
                 })
             }
         };
+        let blocks = self.format > FORMAT_FRAME_PER_EVENT;
         match frame_type {
-            frame_type::EVENT => {
+            frame_type::EVENTS | frame_type::EVENTS_ZSTD if blocks => {
+                if len as usize <= block::CHECKSUM_LEN || len as usize > MAX_PAYLOAD_LEN {
+                    return Err(RecordError::BadBlockLength { offset, len });
+                }
+                if !self.fill(FRAME_HEADER_LEN + len as usize)? {
+                    return Err(RecordError::Truncated { offset });
+                }
+                let payload = &self.buf[self.start + FRAME_HEADER_LEN..][..len as usize];
+                let loaded = self
+                    .blocks
+                    .load(payload, frame_type == frame_type::EVENTS_ZSTD);
+                self.consume(FRAME_HEADER_LEN + len as usize);
+                self.block_offset = offset;
+                loaded.map_err(|problem| RecordError::BadBlock { offset, problem })?;
+                self.decode_block_event()?;
+                Ok(Some(Decoded::BlockEvent))
+            }
+            frame_type::EVENT if !blocks => {
                 expect_len(RawEvent::SIZE)?;
                 if !self.fill(EVENT_FRAME_LEN)? {
                     return Err(RecordError::Truncated { offset });
@@ -515,7 +662,7 @@ impl<R: Read> RecordReader<R> {
         match format {
             0 => return Err(RecordError::ZeroFormat),
             found if found > FORMAT_VERSION => return Err(RecordError::NewerFormat { found }),
-            _ => {}
+            _ => self.format = format,
         }
         if abi != ABI_VERSION {
             return Err(RecordError::AbiMismatch { found: abi });
