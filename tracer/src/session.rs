@@ -12,7 +12,6 @@ use formats::abi::{KernelOffsets, RawEvent, TraceConfig, config_flag, counter};
 use formats::meta::{DropReasonTable, ProbeTable, TraceMeta, tracepoint_probes};
 use formats::sink::{Sink, Summary};
 use symbols::btf::KernelBtf;
-use symbols::kallsyms::Kallsyms;
 
 use crate::UsageError;
 use crate::backend::{self, Backend, functions, profiles, tdma, tracepoint};
@@ -24,7 +23,7 @@ use crate::pins::{PinDir, SHARED_MAPS};
 use crate::prog_stats;
 use crate::ring_wait::RingWait;
 use crate::status::Status;
-use crate::symbolize::{MAX_STACKS, Symbolizer};
+use crate::symbolize::{KallsymsSource, MAX_STACKS, Symbolizer};
 
 /// The BPF object built by build.rs from tracer-ebpf.
 pub(crate) static BPF_OBJECT: &[u8] =
@@ -315,6 +314,12 @@ impl Session {
         status: &Status,
     ) -> Result<Session> {
         status.info(format!("backend: {}", plan.backend_reason));
+        // Read while the programs load and attach.
+        let kallsyms = KallsymsSource::load_in_background();
+        // Read from BTF before anything is attached: it takes tens of
+        // milliseconds, and events written meanwhile would wait unread.
+        let drop_reasons =
+            DropReasonTable::new(plan.info.kernel.drop_reasons().unwrap_or_default());
         // Before anything is attached, so every run is counted.
         let cost = if with_cost {
             CostMeter::turn_on(status)
@@ -431,16 +436,18 @@ impl Session {
         let symbolizer = if with_stacks {
             let map =
                 StackTraceMap::try_from(ebpf.take_map("STACKS").context("STACKS map missing")?)?;
-            let kallsyms = match Kallsyms::from_proc() {
+            // Stacks need names from the first event: wait for them now,
+            // and say so if there will be none.
+            let kallsyms = match kallsyms.wait() {
                 Ok(k) => Some(k),
                 Err(e) => {
                     status.warn(format!("stacks will show addresses only: {e}"));
                     None
                 }
             };
-            Symbolizer::new(Some(map), kallsyms)
+            Symbolizer::new(Some(map), KallsymsSource::Loaded(kallsyms))
         } else {
-            Symbolizer::new(None, None)
+            Symbolizer::new(None, kallsyms)
         };
         let mut probes = tracepoint_probes();
         probes.extend(functions::probe_descs(
@@ -454,7 +461,7 @@ impl Session {
             command_line: std::env::args().collect(),
             filter: plan.filter.text,
             probes: ProbeTable::new(probes),
-            drop_reasons: DropReasonTable::new(plan.info.kernel.drop_reasons().unwrap_or_default()),
+            drop_reasons,
             clock: host::clock_base(),
             ring_bytes: plan.ring_bytes as u64,
             ..TraceMeta::default()
@@ -496,16 +503,14 @@ impl Session {
         let mut untracked_seen = 0u64;
         let mut last_counters = Instant::now();
         let ring_wait = RingWait::new(&self.ring).context("waiting for the ring buffer")?;
-        let mut finished = false;
         let mut reader_gone = false;
-        while !finished {
-            if stop.load(Ordering::Relaxed)
-                || limits.duration.is_some_and(|d| started.elapsed() >= d)
-            {
-                finished = true; // one last drain below
-            } else {
-                ring_wait.wait(READ_INTERVAL);
-            }
+        // Read first, then wait: events written since the probes were
+        // attached are printed at once, not a read interval later.
+        loop {
+            // Decided before reading, so what was written before the stop
+            // still gets read.
+            let mut finished = stop.load(Ordering::Relaxed)
+                || limits.duration.is_some_and(|d| started.elapsed() >= d);
             while let Some(item) = self.ring.next() {
                 let Some(event) = RawEvent::from_bytes(&item) else {
                     continue;
@@ -545,6 +550,10 @@ impl Session {
                 self.report_lost(sink, &mut lost_seen, status)?;
                 self.report_untracked(&mut untracked_seen, status);
             }
+            if finished {
+                break;
+            }
+            ring_wait.wait(READ_INTERVAL);
         }
         let summary = self.summary(events, started);
         self.report_skipped_calls(status);

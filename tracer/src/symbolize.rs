@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::io;
+use std::thread::JoinHandle;
 
 use aya::maps::{MapData, StackTraceMap};
 use formats::abi::{RawEvent, probe_id};
@@ -20,20 +21,17 @@ pub const MAX_STACKS: u32 = 8192;
 pub struct Symbolizer {
     /// The stack map, with `--stack`.
     stacks: Option<StackTraceMap<MapData>>,
-    /// Loaded at the first address to name; `None` inside when unreadable
-    /// (addresses then stay numbers).
-    kallsyms: Option<Option<Kallsyms>>,
+    /// `None` inside when unreadable (addresses then stay numbers).
+    kallsyms: KallsymsSource,
     delivered_stacks: HashSet<u32>,
     named_locations: HashSet<u64>,
 }
 
 impl Symbolizer {
-    /// `kallsyms` may be given up front (`--stack` loads it at start, to
-    /// report a failure before tracing); otherwise it is read when needed.
-    pub fn new(stacks: Option<StackTraceMap<MapData>>, kallsyms: Option<Kallsyms>) -> Self {
+    pub fn new(stacks: Option<StackTraceMap<MapData>>, kallsyms: KallsymsSource) -> Self {
         Symbolizer {
             stacks,
-            kallsyms: kallsyms.map(Some),
+            kallsyms,
             delivered_stacks: HashSet::new(),
             named_locations: HashSet::new(),
         }
@@ -72,10 +70,7 @@ impl Symbolizer {
     }
 
     fn frame(&mut self, addr: u64) -> StackFrame {
-        let kallsyms = self
-            .kallsyms
-            .get_or_insert_with(|| Kallsyms::from_proc().ok());
-        match kallsyms.as_ref().and_then(|k| k.lookup(addr)) {
+        match self.kallsyms.get().and_then(|k| k.lookup(addr)) {
             Some(sym) => StackFrame {
                 addr,
                 symbol: Some(sym.name.to_string()),
@@ -86,6 +81,53 @@ impl Symbolizer {
                 addr,
                 ..StackFrame::default()
             },
+        }
+    }
+}
+
+/// Where the symbolizer's kallsyms come from.
+pub enum KallsymsSource {
+    /// Read already (`--stack` reads it before tracing, to report a
+    /// failure up front); `None` when unreadable.
+    Loaded(Option<Kallsyms>),
+    /// Being read on a thread started with the session: reading takes about
+    /// 0.1 s, which at the first drop location would hold up the reader and
+    /// every line behind it.
+    Loading(JoinHandle<Result<Kallsyms, String>>),
+}
+
+impl KallsymsSource {
+    pub fn load_in_background() -> Self {
+        KallsymsSource::Loading(std::thread::spawn(|| {
+            Kallsyms::from_proc().map_err(|e| e.to_string())
+        }))
+    }
+
+    /// Waits for the symbols, or says why they could not be read.
+    pub fn wait(self) -> Result<Kallsyms, String> {
+        match self {
+            KallsymsSource::Loaded(kallsyms) => {
+                kallsyms.ok_or_else(|| "kallsyms unreadable".to_string())
+            }
+            KallsymsSource::Loading(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err("reading kallsyms failed".to_string())),
+        }
+    }
+
+    /// The symbols, waiting for the reading thread if it has not finished.
+    fn get(&mut self) -> Option<&Kallsyms> {
+        if let KallsymsSource::Loading(_) = self {
+            let KallsymsSource::Loading(thread) =
+                std::mem::replace(self, KallsymsSource::Loaded(None))
+            else {
+                unreachable!("checked just above")
+            };
+            *self = KallsymsSource::Loaded(thread.join().ok().and_then(Result::ok));
+        }
+        match self {
+            KallsymsSource::Loaded(kallsyms) => kallsyms.as_ref(),
+            KallsymsSource::Loading(_) => None,
         }
     }
 }
