@@ -7,8 +7,9 @@
 #             in interleaved rounds: untraced; pkttrace with its default
 #             tracepoints, text to /dev/null; `pkttrace record`; `perf record
 #             -a` on the same tracepoints; bpftrace counting them; bpftrace
-#             printing comparable fields. Medians, ratios to untraced, and
-#             bytes per event of pkttrace's record and of perf.data.
+#             printing comparable fields. Medians of throughput and of the
+#             CPU time the machine spent per GB moved, each against untraced,
+#             and bytes per event of pkttrace's record and of perf.data.
 #   cost      pkttrace --cost on the same traffic: each probe's ns per event.
 #   loss      udp-blast 64-byte datagrams as fast as one sender goes, traced
 #             by pkttrace (text to /dev/null, default ring): events and lost.
@@ -73,6 +74,23 @@ iperf_gbps() {
     python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]; s=e.get("sum_received") or e["sum"]; print("%.3f" % (s["bits_per_second"]/1e9))'
 }
 
+# CPU time spent by the whole machine so far (user, nice, system, irq,
+# softirq; not idle, iowait or steal), in clock ticks.
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+
+# "GBIT/S CPU-SECONDS-PER-GB" of one iperf3 run. Throughput on a shared
+# virtual machine swings with its neighbours; the CPU time the machine spent
+# per gigabyte moved swings much less, and tracing overhead shows in it the
+# same way.
+iperf_run() {
+  local before after g
+  before=$(busy_ticks)
+  g=$(iperf_gbps)
+  after=$(busy_ticks)
+  python3 -c 'import sys; g, ticks, hz, secs = map(float, sys.argv[1:]); print("%.3f %.4f" % (g, ticks / hz / (g * secs / 8)))' \
+    "$g" "$((after - before))" "$(getconf CLK_TCK)" "$SECS"
+}
+
 # pkttrace's summary line ("N events, M lost" or "recorded N events (M lost"),
 # as "N events, M lost".
 pkttrace_counts() {
@@ -82,54 +100,61 @@ pkttrace_counts() {
 overhead() {
   echo "== overhead: TCP over veth, ${SECS}s x ${ROUNDS} rounds, interleaved (kernel $(uname -r), $(nproc) cpus)"
   local cases=(untraced pkttrace record perf bpftrace-count bpftrace-print)
-  declare -A gbps=() bytes=()
+  declare -A gbps=() cpu=() bytes=()
   local r c rec=$WORK/trace.pkt data=$WORK/perf.data
   for r in $(seq "$ROUNDS"); do
     for c in "${cases[@]}"; do
       case $c in
-        untraced) g=$(iperf_gbps); note= ;;
+        untraced) run=$(iperf_run); note= ;;
         pkttrace)
           MARK=attached start_tracer "$PKTTRACE"
-          g=$(iperf_gbps); stop_tracer; note=$(pkttrace_counts) ;;
+          run=$(iperf_run); stop_tracer; note=$(pkttrace_counts) ;;
         record)
           MARK=attached start_tracer "$PKTTRACE" record --output "$rec"
-          g=$(iperf_gbps); stop_tracer
+          run=$(iperf_run); stop_tracer
           ev=$(pkttrace_counts); ev=${ev%% events*}
           bytes[$c]+="$(( $(stat -c %s "$rec") / (ev > 0 ? ev : 1) )) "
           note="$ev events, $(stat -c %s "$rec") bytes" ;;
         perf)
           MARK= start_tracer perf record -a -o "$data" "${PERF_EVENTS[@]}"
-          g=$(iperf_gbps); stop_tracer
+          run=$(iperf_run); stop_tracer
           samples=$(sed -n 's/.*(\([0-9]*\) samples).*/\1/p' "$LOG")
           bytes[$c]+="$(( $(stat -c %s "$data") / (${samples:-0} > 0 ? samples : 1) )) "
           note="${samples:-?} samples, $(stat -c %s "$data") bytes" ;;
         bpftrace-count)
           MARK= start_tracer bpftrace -e "$BPFTRACE_COUNT"
-          g=$(iperf_gbps); stop_tracer; note= ;;
+          run=$(iperf_run); stop_tracer; note= ;;
         bpftrace-print)
           MARK= start_tracer bpftrace -e "$BPFTRACE_PRINT"
-          g=$(iperf_gbps); stop_tracer; note= ;;
+          run=$(iperf_run); stop_tracer; note= ;;
       esac
+      read -r g per_gb <<<"$run"
       gbps[$c]+="$g "
-      echo "round $r: $c $g Gbit/s${note:+ ($note)}"
+      cpu[$c]+="$per_gb "
+      echo "round $r: $c $g Gbit/s, $per_gb CPU s/GB${note:+ ($note)}"
     done
   done
   for c in "${cases[@]}"; do
-    echo "$c ${gbps[$c]}| ${bytes[$c]:-}"
+    echo "$c ${gbps[$c]}| ${cpu[$c]}| ${bytes[$c]:-}"
   done | python3 -c '
 import statistics, sys
 rows = {}
 for line in sys.stdin:
     name, rest = line.split(" ", 1)
-    g, b = rest.split("|")
-    rows[name] = (statistics.median(map(float, g.split())), [int(x) for x in b.split()])
-base = rows["untraced"][0]
-print("median of %d rounds:" % len(rows))
-for name, (g, b) in rows.items():
+    g, c, b = rest.split("|")
+    rows[name] = (statistics.median(map(float, g.split())),
+                  statistics.median(map(float, c.split())),
+                  [int(x) for x in b.split()])
+rounds = len(line.split("|")[0].split()) - 1
+base_g, base_c = rows["untraced"][:2]
+print("median of %d rounds (efficiency: untraced CPU s/GB over the case'"'"'s; 1 = free):" % rounds)
+for name, (g, c, b) in rows.items():
     per = " %6.0f bytes/event" % statistics.median(b) if b else ""
-    print("  %-16s %7.3f Gbit/s  %.3f of untraced%s" % (name, g, g / base, per))
-print("pkttrace / perf record throughput: %.3f" % (rows["pkttrace"][0] / rows["perf"][0]))
-print("record bytes/event, pkttrace / perf: %.3f" % (statistics.median(rows["record"][1]) / statistics.median(rows["perf"][1])))
+    print("  %-16s %7.3f Gbit/s  %.3f of untraced   %.4f CPU s/GB  efficiency %.3f%s"
+          % (name, g, g / base_g, c, base_c / c, per))
+p, f = rows["pkttrace"], rows["perf"]
+print("pkttrace / perf record: throughput %.3f, efficiency %.3f" % (p[0] / f[0], f[1] / p[1]))
+print("record bytes/event, pkttrace / perf: %.3f" % (statistics.median(rows["record"][2]) / statistics.median(rows["perf"][2])))
 '
 }
 
