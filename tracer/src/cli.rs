@@ -226,8 +226,8 @@ pub struct RecordArgs {
     /// Record file to write (mode 0600, replaced if it exists)
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub file: PathBuf,
-    /// Compress the events with zstd: records about half as large again,
-    /// for some CPU time while tracing; `report` reads either kind
+    /// Compress the events with zstd: records about half the size, for some
+    /// CPU time while tracing; `report` reads either kind
     #[arg(long)]
     pub compress: bool,
     #[command(flatten)]
