@@ -1,0 +1,119 @@
+use aya::Btf;
+use formats::meta::RetType;
+use symbols::btf::KernelBtf;
+
+use super::attach::{ObjectSpec, TargetGlobals, load_one, shared_loader};
+use super::*;
+use crate::backend::Backend;
+use crate::pins::PinDir;
+use crate::session::{ConfigGlobal, OffsetsGlobal, load_for_probing_with_pins};
+
+fn selection(globs: &[&str]) -> Selection {
+    Selection {
+        globs: globs.iter().map(|g| g.to_string()).collect(),
+        ..Selection::default()
+    }
+}
+
+/// The function-probe programs pass this kernel's verifier with every
+/// argument layout they meet: skb first, skb second, socket only, neither.
+/// kprobe-type programs load (without attaching) even on kernels built
+/// without kprobes, so this runs on the host too.
+#[test]
+fn function_probe_programs_pass_the_verifier() {
+    let kernel = KernelBtf::from_sys().unwrap();
+    let btf = Btf::from_sys_fs().unwrap();
+    let facts = Traceability::read(&kernel).unwrap();
+    let funcs = [
+        "ip_rcv",
+        "tcp_v4_do_rcv",
+        "tcp_v4_connect",
+        "tcp_set_state",
+        "net_rx_action",
+        "nf_hook_slow",
+    ];
+    let (targets, skipped) = resolve(&selection(&funcs), &kernel, &facts, Backend::Kprobe).unwrap();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert_eq!(targets.len(), funcs.len());
+    let by_name = |n: &str| targets.iter().find(|t| t.name == n).unwrap();
+    assert_eq!(by_name("ip_rcv").skb_arg, Some(0));
+    assert_eq!(by_name("tcp_v4_do_rcv").skb_arg, Some(1));
+    assert_eq!(by_name("tcp_v4_do_rcv").sock_arg, Some(0));
+    assert_eq!(by_name("tcp_v4_connect").skb_arg, None);
+    assert_eq!(by_name("nf_hook_slow").nf_state_arg, Some(1));
+    // Return types reach the probe table.
+    let int = RetType::Int {
+        size: 4,
+        signed: true,
+    };
+    assert_eq!(by_name("ip_rcv").ret, int);
+    assert_eq!(by_name("tcp_set_state").ret, RetType::Void);
+    let descs = probe_descs(&targets, Backend::Kprobe);
+    let desc = descs.iter().find(|d| d.name == "tcp_set_state").unwrap();
+    assert_eq!(desc.ret, RetType::Void);
+
+    let offsets = OffsetsGlobal(kernel.kernel_offsets().unwrap());
+    let pins = PinDir::create().unwrap();
+    let _main = load_for_probing_with_pins(offsets.0, &pins).unwrap();
+    // With no filter the filter code is dead; with the longest filter the
+    // verifier walks every instruction.
+    let longest = formats::filter::compile(
+        "(tcp or udp) and (host 10.0.0.1 or net fd00::/8) and not portrange 1-1023 and \
+         ifname eth0 and (tcp-syn or tcp-fin or tcp-rst) and not pid 1 and netns 4026531840",
+    )
+    .unwrap();
+    let configs = [
+        formats::abi::TraceConfig::accept_all(),
+        formats::filter::into_config(
+            &longest,
+            formats::abi::config_flag::FOLLOW_SKB | formats::abi::config_flag::STACKS,
+        )
+        .unwrap(),
+    ];
+    for config in configs {
+        let config = ConfigGlobal(config);
+        let spec = ObjectSpec {
+            backend: Backend::Kprobe,
+            btf: &btf,
+            offsets: &offsets,
+            config: &config,
+            ring_bytes: 64 * 1024,
+            stack_entries: 1,
+            pins: &pins,
+        };
+        let globals: Vec<TargetGlobals> = targets.iter().map(TargetGlobals::of).collect();
+        let mut loader = shared_loader(&spec);
+        for (target, globals) in targets.iter().zip(&globals) {
+            load_one(&mut loader, target, globals, &spec)
+                .unwrap_or_else(|e| panic!("{}: {e}", target.name));
+        }
+    }
+}
+
+#[test]
+fn unknown_functions_are_skipped_with_a_reason() {
+    let kernel = KernelBtf::from_sys().unwrap();
+    let facts = Traceability::read(&kernel).unwrap();
+    let (targets, skipped) = resolve(
+        &selection(&["no_such_function_xyz"]),
+        &kernel,
+        &facts,
+        Backend::Fentry,
+    )
+    .unwrap();
+    assert!(targets.is_empty());
+    assert_eq!(skipped.len(), 1);
+    assert!(
+        skipped[0].why.contains("not in this kernel's BTF"),
+        "{}",
+        skipped[0].why
+    );
+    let err = resolve(
+        &selection(&["no_such_prefix_*"]),
+        &kernel,
+        &facts,
+        Backend::Fentry,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("matches no function"));
+}
