@@ -470,6 +470,28 @@ pub mod tdma {
 }
 
 /// Index of the per-CPU counters in the `COUNTERS` map.
+/// What a function probe needs to know about the function it runs for,
+/// beyond the argument positions its program was loaded with (one program
+/// serves every function of one argument layout). The loader stores one per
+/// probed function in the probe object's `FUNCS` map, keyed by the
+/// function's address: kprobes find the key in their attach cookie, fentry
+/// programs ask the trampoline for the traced address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FuncInfo {
+    pub probe_id: u32,
+    /// Where fexit finds the skb (its address goes into the exit event), or
+    /// [`NO_ARG`].
+    pub skb_arg: u32,
+    /// Number of arguments: fexit finds the return value after them.
+    pub nr_args: u32,
+    pub _pad: u32,
+}
+
+/// Marks "this function has no such argument" in [`FuncInfo`] and the
+/// probe programs' argument globals.
+pub const NO_ARG: u32 = u32::MAX;
+
 pub mod counter {
     /// Events lost because the ring buffer was full.
     pub const LOST: u32 = 0;
@@ -495,6 +517,12 @@ mod tests {
         assert_eq!(offset_of!(PacketSummary, skb_len), 32);
         assert_eq!(offset_of!(PacketSummary, l3_proto), 44);
         assert_eq!(offset_of!(PacketSummary, l4_proto), 54);
+    }
+
+    #[test]
+    fn func_info_layout() {
+        assert_eq!(size_of::<FuncInfo>(), 16);
+        assert_eq!(offset_of!(FuncInfo, nr_args), 8);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the sinks of `formats`. The binary (`main.rs`) only parses arguments.
 
 pub mod backend;
+pub mod bpf_sys;
 pub mod catalog;
 pub mod cli;
 pub mod cost;

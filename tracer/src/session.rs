@@ -48,6 +48,12 @@ pub(crate) struct ConfigGlobal(pub(crate) TraceConfig);
 // SAFETY: as above.
 unsafe impl aya::Pod for ConfigGlobal {}
 
+/// A global's bytes, as the object file holds them.
+pub(crate) fn pod_bytes<T: aya::Pod>(value: &T) -> &[u8] {
+    // SAFETY: Pod types are plain data without uninitialized bytes.
+    unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }
+}
+
 /// When a live trace stops by itself.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Limits {
@@ -212,6 +218,8 @@ pub struct Plan {
     pub backend_reason: String,
     pub functions: Vec<functions::Target>,
     pub skipped: Vec<functions::Skipped>,
+    /// ftrace's traceable functions, when readable.
+    ftrace: Option<std::collections::HashSet<String>>,
 }
 
 impl Plan {
@@ -256,11 +264,13 @@ impl Plan {
                 .map(|p| p.to_string())
                 .collect();
         }
-        let (functions, skipped) = if backend == Backend::Tracepoint {
-            (Vec::new(), Vec::new())
+        let (functions, skipped, ftrace) = if backend == Backend::Tracepoint {
+            (Vec::new(), Vec::new(), None)
         } else {
             let facts = functions::Traceability::read(&info.kernel)?;
-            functions::resolve(&selection, &info.kernel, &facts, backend)?
+            let (functions, skipped) =
+                functions::resolve(&selection, &info.kernel, &facts, backend)?;
+            (functions, skipped, facts.into_ftrace())
         };
         Ok(Plan {
             info,
@@ -271,6 +281,7 @@ impl Plan {
             backend_reason,
             functions,
             skipped,
+            ftrace,
         })
     }
 
@@ -380,26 +391,42 @@ impl Session {
         } else {
             Vec::new()
         };
+        let mut kallsyms = kallsyms;
         let function_probes = match &pins {
             Some(pins) => {
                 let started = Instant::now();
-                let spec = functions::ObjectSpec {
+                // Function probes are keyed by address: the symbols are needed now.
+                let symbols = kallsyms
+                    .wait()
+                    .map_err(|e| anyhow::anyhow!("function probes need /proc/kallsyms: {e}"))?;
+                let progress = status.progress("attaching", plan.functions.len());
+                let spec = functions::AttachSpec {
                     backend: plan.backend,
-                    btf: &plan.info.btf,
-                    offsets: &offsets,
-                    config: &config,
-                    ring_bytes: plan.ring_bytes,
-                    stack_entries,
-                    pins,
+                    kernel: &plan.info.kernel,
+                    kallsyms: &symbols,
+                    ftrace: plan.ftrace.as_ref(),
+                    object: functions::ObjectSpec {
+                        offsets: pod_bytes(&offsets),
+                        config: pod_bytes(&config),
+                        pins,
+                        functions: 0,
+                    },
                 };
-                let probes = functions::attach(plan.functions, &spec);
+                let probes =
+                    functions::attach(plan.functions, &spec, &|done, _| progress.set(done))?;
+                drop(progress);
+                kallsyms = KallsymsSource::Loaded(Some(symbols));
                 for (name, why) in &probes.failed {
                     status.warn(format!("function {name} not probed: {why}"));
                 }
                 status.info(format!(
-                    "probed {} functions with {} in {:.1} s{}",
+                    "probed {} functions with {}{} in {:.1} s{}",
                     probes.attached.len(),
                     plan.backend,
+                    probes
+                        .kprobe_mode
+                        .as_ref()
+                        .map_or(String::new(), |mode| format!(" ({mode})")),
                     started.elapsed().as_secs_f64(),
                     if plan.skipped.is_empty() {
                         String::new()
@@ -450,10 +477,7 @@ impl Session {
             Symbolizer::new(None, kallsyms)
         };
         let mut probes = tracepoint_probes();
-        probes.extend(functions::probe_descs(
-            &function_probes.attached,
-            plan.backend,
-        ));
+        probes.extend(functions::probe_descs(function_probes.probe_kinds()));
         let meta = TraceMeta {
             kernel_release: host::kernel_release(),
             hostname: host::hostname(),
@@ -625,15 +649,12 @@ impl Session {
                 .with_context(|| format!("sch_tdma tracepoint {name} unknown"))?;
             costs.push(program_cost(program, name, "raw_tp")?);
         }
-        let kind = match self.backend {
-            Backend::Kprobe => "kprobe+kretprobe",
-            _ => "fentry+fexit",
-        };
         for f in self.functions.stats()? {
-            // One row per function: its calls, and the time of both halves.
+            // One row per program pair (a function's, or every kprobe's):
+            // its calls, and the time of both halves.
             costs.push(ProbeCost {
-                probe: f.name.to_string(),
-                kind,
+                probe: f.label.to_string(),
+                kind: f.kind,
                 runs: f.entry.run_cnt,
                 run_time_ns: f.entry.run_time_ns + f.exit.run_time_ns,
                 recursion_misses: f.entry.recursion_misses + f.exit.recursion_misses,

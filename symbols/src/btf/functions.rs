@@ -25,3 +25,24 @@ impl KernelBtf {
         Ok(names)
     }
 }
+
+impl KernelBtf {
+    /// The BTF type id of function `name` (what an fentry program is loaded
+    /// against), `None` if this BTF has no such function. In a module's
+    /// split BTF, ids continue after its kernel's, as the kernel numbers them.
+    pub fn function_id(&self, name: &str) -> Result<Option<u32>, Error> {
+        let Ok(ids) = self.btf.resolve_ids_by_name(name) else {
+            return Ok(None);
+        };
+        for id in ids {
+            let ty = self
+                .btf
+                .resolve_type_by_id(id)
+                .map_err(|error| Error::Corrupt(format!("unreadable type {id}: {error}")))?;
+            if matches!(ty, Type::Func(_)) {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+}

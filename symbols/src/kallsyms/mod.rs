@@ -234,6 +234,22 @@ impl Kallsyms {
         (self.name(entry) == name).then_some(entry.address)
     }
 
+    /// Every definition of `name`, in [`Kallsyms::address_of`]'s order, with
+    /// the module of each (`None` for the kernel image).
+    pub fn addresses_of<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = (u64, Option<&'a str>)> + 'a {
+        let first = self
+            .by_name
+            .partition_point(|&index| self.name(&self.entries[index as usize]) < name);
+        self.by_name[first..]
+            .iter()
+            .map(|&index| &self.entries[index as usize])
+            .take_while(move |entry| self.name(entry) == name)
+            .map(|entry| (entry.address, self.symbol(entry, 0).module))
+    }
+
     /// Every symbol with its address, in address order (offsets are 0).
     pub fn iter(&self) -> impl Iterator<Item = (u64, Symbol<'_>)> {
         self.entries

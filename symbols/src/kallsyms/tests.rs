@@ -80,6 +80,22 @@ fn address_of_prefers_the_kernel_image() {
 }
 
 #[test]
+fn addresses_of_lists_every_definition() {
+    let table = Kallsyms::parse(SAMPLE).unwrap();
+    let helper: Vec<_> = table.addresses_of("helper").collect();
+    assert_eq!(
+        helper,
+        [
+            (0xffffffff81000100, None),
+            (0xffffffffc0b00000, Some("other"))
+        ]
+    );
+    let enqueue: Vec<_> = table.addresses_of("tdma_enqueue").collect();
+    assert_eq!(enqueue, [(0xffffffffc0a01000, Some("sch_tdma"))]);
+    assert_eq!(table.addresses_of("no_such_symbol").count(), 0);
+}
+
+#[test]
 fn hidden_empty_and_malformed_tables_are_errors() {
     let hidden = "0000000000000000 T _stext\n0000000000000000 t helper\t[m]\n";
     let err = Kallsyms::parse(hidden).err().unwrap();

@@ -3,16 +3,16 @@
 //! attaching them (`attach`).
 
 mod attach;
+mod object;
 mod select;
 #[cfg(test)]
 mod tests;
 
 use formats::meta::{ProbeDesc, ProbeKind, RetType, ValueKind};
 
-pub use attach::{Attached, FunctionStats, ObjectSpec, attach};
+pub use attach::{AttachSpec, Attached, KPROBE_MULTI_ENV, attach};
+pub use object::ObjectSpec;
 pub use select::{Traceability, resolve};
-
-use super::Backend;
 
 /// Registers that carry arguments on x86-64: a kprobe sees no further ones.
 const KPROBE_REGISTER_ARGS: usize = 6;
@@ -64,14 +64,12 @@ pub struct Skipped {
 }
 
 /// The probe table rows of the targets.
-pub fn probe_descs(targets: &[Target], backend: Backend) -> Vec<ProbeDesc> {
-    let kind = match backend {
-        Backend::Kprobe => ProbeKind::Kprobe,
-        _ => ProbeKind::Fentry,
-    };
-    targets
-        .iter()
-        .map(|t| ProbeDesc {
+pub fn probe_descs<'a>(
+    probes: impl IntoIterator<Item = (&'a Target, ProbeKind)>,
+) -> Vec<ProbeDesc> {
+    probes
+        .into_iter()
+        .map(|(t, kind)| ProbeDesc {
             id: t.probe_id,
             name: t.name.clone(),
             category: t.origin.clone(),

@@ -53,6 +53,11 @@ impl Traceability {
         &self.btf_functions
     }
 
+    /// ftrace's traceable functions, when readable.
+    pub fn into_ftrace(self) -> Option<std::collections::HashSet<String>> {
+        self.ftrace
+    }
+
     /// Whether ftrace's list was readable (else fentry is only assumed).
     pub fn knows_ftrace(&self) -> bool {
         self.ftrace.is_some()

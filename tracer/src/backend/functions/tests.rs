@@ -1,12 +1,12 @@
-use aya::Btf;
 use formats::meta::RetType;
 use symbols::btf::KernelBtf;
 
-use super::attach::{ObjectSpec, TargetGlobals, load_one, shared_loader};
+use super::object::FnObject;
 use super::*;
 use crate::backend::Backend;
+use crate::bpf_sys::ProgKind;
 use crate::pins::PinDir;
-use crate::session::{ConfigGlobal, OffsetsGlobal, load_for_probing_with_pins};
+use crate::session::{ConfigGlobal, OffsetsGlobal, load_for_probing_with_pins, pod_bytes};
 
 fn selection(globs: &[&str]) -> Selection {
     Selection {
@@ -22,7 +22,6 @@ fn selection(globs: &[&str]) -> Selection {
 #[test]
 fn function_probe_programs_pass_the_verifier() {
     let kernel = KernelBtf::from_sys().unwrap();
-    let btf = Btf::from_sys_fs().unwrap();
     let facts = Traceability::read(&kernel).unwrap();
     let funcs = [
         "ip_rcv",
@@ -48,7 +47,7 @@ fn function_probe_programs_pass_the_verifier() {
     };
     assert_eq!(by_name("ip_rcv").ret, int);
     assert_eq!(by_name("tcp_set_state").ret, RetType::Void);
-    let descs = probe_descs(&targets, Backend::Kprobe);
+    let descs = probe_descs(targets.iter().map(|t| (t, ProbeKind::Kprobe)));
     let desc = descs.iter().find(|d| d.name == "tcp_set_state").unwrap();
     assert_eq!(desc.ret, RetType::Void);
 
@@ -72,20 +71,50 @@ fn function_probe_programs_pass_the_verifier() {
     ];
     for config in configs {
         let config = ConfigGlobal(config);
-        let spec = ObjectSpec {
-            backend: Backend::Kprobe,
-            btf: &btf,
-            offsets: &offsets,
-            config: &config,
-            ring_bytes: 64 * 1024,
-            stack_entries: 1,
+        let object = FnObject::create(&ObjectSpec {
+            offsets: pod_bytes(&offsets),
+            config: pod_bytes(&config),
             pins: &pins,
-        };
-        let globals: Vec<TargetGlobals> = targets.iter().map(TargetGlobals::of).collect();
-        let mut loader = shared_loader(&spec);
-        for (target, globals) in targets.iter().zip(&globals) {
-            load_one(&mut loader, target, globals, &spec)
-                .unwrap_or_else(|e| panic!("{}: {e}", target.name));
+            functions: targets.len() as u32,
+        })
+        .unwrap();
+        for target in &targets {
+            object
+                .add_function(
+                    0xffffffff81000000 + u64::from(target.probe_id),
+                    &attach::func_info(target),
+                )
+                .unwrap();
+        }
+        if std::env::var_os("PT_STATS").is_some() {
+            let id = kernel.function_id("ip_rcv").unwrap().unwrap();
+            for (program, exit) in [
+                ("fn_entry_skb0", false),
+                ("fn_entry", false),
+                ("fn_exit", true),
+            ] {
+                let t = std::time::Instant::now();
+                let r = object.load(
+                    attach::layout(&targets[0]),
+                    program,
+                    ProgKind::Trampoline {
+                        exit,
+                        btf_id: id,
+                        module_btf: None,
+                    },
+                );
+                eprintln!("TIMING {program} {:?} {:?}", r.map(|_| ()), t.elapsed());
+            }
+        }
+        // One program per argument layout.
+        for kind in [ProgKind::Kprobe, ProgKind::KprobeMulti] {
+            for (program, target) in [("kp_entry", &targets[0]), ("kp_exit", &targets[0])] {
+                let t = std::time::Instant::now();
+                object
+                    .load(attach::layout(target), program, kind)
+                    .unwrap_or_else(|e| panic!("{program} as {kind:?}: {e}"));
+                eprintln!("TIMING {program} {kind:?} {:?}", t.elapsed());
+            }
         }
     }
 }
