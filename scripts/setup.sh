@@ -8,10 +8,10 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # Debian packages: traffic and tracing tools for the live tests and benchmarks,
 # and the QEMU guests: Debian's stock kernels with fentry/kprobes/modules, 6.1
 # (linux-image-amd64) and 6.12 (FPROBE, so kprobe-multi), each with its
-# headers to build sch_tdma against.
+# headers to build sch_tdma against, and pahole to give it BTF for them.
 APT_PACKAGES=(
   iproute2 iputils-ping netcat-openbsd iperf3 tmux bpftrace bpftool kmod nftables
-  qemu-system-x86 busybox-static xz-utils binutils gcc make libc6-dev
+  qemu-system-x86 busybox-static xz-utils binutils gcc make libc6-dev pahole
   linux-image-amd64 linux-headers-amd64 linux-image-6.12-amd64 linux-headers-6.12-amd64
 )
 missing=()
@@ -34,7 +34,9 @@ fi
 # bpf-linker must link against the LLVM that ships inside the nightly toolchain;
 # crates.io's default feature wants a system LLVM this machine doesn't have.
 SYSROOT=$(rustc +nightly --print sysroot)
-LLVM_SO=$(ls "$SYSROOT"/lib/libLLVM.so.*-rust-* | head -n1)
+llvm_sos=("$SYSROOT"/lib/libLLVM.so.*-rust-*)
+LLVM_SO=${llvm_sos[0]}
+[[ -e $LLVM_SO ]] || { log "error: no libLLVM.so.*-rust-* in $SYSROOT/lib"; exit 1; }
 LLVM_MAJOR=$(rustc +nightly -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
 LLVM_PREFIX=/opt/rust-llvm
 mkdir -p "$LLVM_PREFIX/lib"

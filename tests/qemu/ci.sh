@@ -5,7 +5,7 @@
 # `pkttrace doctor`, the live_host tests, the `guest`, `oracle` (call trees
 # against ftrace's function_graph) and `tdma` tests (those
 # are #[ignore]d on the host, so they run here with --include-ignored; `tdma`
-# loads the sch_tdma module built here for that kernel) and tdmactl's
+# loads the sch_tdma module built here, with BTF, for that kernel) and tdmactl's
 # agent_live on the real qdisc. Each kernel (6.1, then 6.12; see kernels.sh)
 # gets ONE boot running all of them, and its own report: a header line, the
 # `guest: PASS|FAIL [VERSION] CMD` lines of run.sh, and a closing line.
@@ -102,10 +102,18 @@ for s in "${series[@]}"; do
     [[ $f == *.mod.c ]] || cp "$f" "$dir/"
   done
   echo "== guest: build sch_tdma for $kver" >&2
-  make -s -C "$dir" KDIR="/lib/modules/$kver/build"
+  # With BTF (so fentry can name its functions): kbuild makes it only from
+  # a vmlinux in the build directory, which Debian's 6.1 headers lack;
+  # btf-kdir.sh gives them one, taken from the kernel the guest boots.
+  kdir=$(tdma-qdisc/module/btf-kdir.sh "$kver" "$PWD/target/sch_tdma/kdir-$kver") || exit 1
+  make -s -C "$dir" KDIR="$kdir"
   magic=$(modinfo -F vermagic "$dir/sch_tdma.ko")
   [[ $magic == "$kver "* ]] || {
     echo "qemu: error: $dir/sch_tdma.ko is for ${magic%% *}, not $kver" >&2
+    exit 1
+  }
+  readelf -S -W "$dir/sch_tdma.ko" | grep -q ' \.BTF ' || {
+    echo "qemu: error: $dir/sch_tdma.ko has no BTF (built against $kdir)" >&2
     exit 1
   }
   ko_of[$s]=$dir/sch_tdma.ko
