@@ -134,7 +134,7 @@ fn unknown_functions_and_bad_patterns_get_one_line_errors() {
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(
         out.stderr
-            .contains("no function in this kernel's BTF matches"),
+            .contains("no function in this kernel's BTF or loaded modules matches"),
         "{}",
         out.stderr
     );

@@ -1,6 +1,6 @@
 //! Bad input: one clear line on stderr, a non-zero exit, never a panic.
 
-use pkttrace_tests::run;
+use pkttrace_tests::{require_root, run};
 
 fn assert_one_line_error(args: &[&str], code: i32, needle: &str) {
     let out = run(args);
@@ -108,5 +108,30 @@ fn sch_tdma_views_need_the_module() {
         &["--tracepoints", "tdma_dequeue"],
         1,
         "sch_tdma is not loaded",
+    );
+}
+
+#[test]
+fn function_selections_that_name_nothing_are_usage_errors() {
+    require_root();
+    assert_one_line_error(
+        &["--func", "nosuch:x", "--dry-run"],
+        2,
+        "--func 'nosuch:x': no module 'nosuch' is loaded",
+    );
+    assert_one_line_error(
+        &["--func", "no_such_prefix_*", "--dry-run"],
+        2,
+        "--func 'no_such_prefix_*' matches no function",
+    );
+    assert_one_line_error(
+        &["--func", "sch_tdma:", "--dry-run"],
+        2,
+        "'sch_tdma:': no function glob",
+    );
+    assert_one_line_error(
+        &["functions", "nosuch:x"],
+        2,
+        "'nosuch:x': no module 'nosuch' is loaded",
     );
 }

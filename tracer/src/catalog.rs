@@ -6,15 +6,13 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use globset::{Glob, GlobMatcher};
 use serde::Serialize;
 use symbols::btf::KernelBtf;
 use symbols::dwarf::{DebugInfo, Location};
 use symbols::kallsyms::Kallsyms;
 
 use crate::UsageError;
-use crate::backend::Backend;
-use crate::backend::functions::{TRAMPOLINE_MAX_ARGS, Traceability};
+use crate::backend::functions::{FuncPattern, Function, Prototype, Traceability};
 use crate::cli::{FunctionsArgs, FunctionsFormat};
 use crate::status::Status;
 
@@ -26,6 +24,9 @@ const MAX_LOCATED: usize = 200;
 #[derive(Serialize)]
 struct Row<'a> {
     name: &'a str,
+    /// The loaded module it belongs to; absent for vmlinux.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    module: Option<&'a str>,
     /// Position of the `struct sk_buff *` argument.
     #[serde(skip_serializing_if = "Option::is_none")]
     skb_arg: Option<usize>,
@@ -37,29 +38,34 @@ struct Row<'a> {
 
 pub fn run(args: &FunctionsArgs, status: &Status) -> Result<i32> {
     // Usage errors first, before any slow reading.
-    let pattern = args.glob.as_deref().unwrap_or("*");
-    let glob = Glob::new(pattern)
-        .map_err(|e| UsageError::error(format!("'{pattern}': {e}")))?
-        .compile_matcher();
+    let pattern =
+        FuncPattern::parse(args.glob.as_deref().unwrap_or("*")).map_err(UsageError::error)?;
     let kernel = KernelBtf::from_sys().context("reading the kernel's BTF")?;
     let facts = Traceability::read(&kernel)?;
+    if let Some(module) = &pattern.module
+        && !facts.known().has_module(module)
+    {
+        return Err(UsageError::error(format!(
+            "'{}': {}",
+            pattern.text,
+            crate::backend::functions::not_loaded(module)
+        )));
+    }
     let debug = open_debug_info(args, status);
     let mut out = std::io::stdout().lock();
     match &args.why {
         Some(name) => {
-            let traceable = explain(name, &kernel, &facts, debug.as_ref(), &mut out)?;
+            let traceable = explain(name, &facts, debug.as_ref(), &mut out)?;
             Ok(if traceable { 0 } else { 1 })
         }
         None => {
             let selection = Selection {
-                pattern,
-                glob: &glob,
+                pattern: &pattern,
                 skb_only: args.skb,
             };
             list(
                 &selection,
                 args.output,
-                &kernel,
                 &facts,
                 debug.as_ref(),
                 status,
@@ -104,37 +110,46 @@ fn location_text(location: &Location) -> String {
 
 /// Which functions to list.
 struct Selection<'a> {
-    pattern: &'a str,
-    glob: &'a GlobMatcher,
+    pattern: &'a FuncPattern,
     skb_only: bool,
+}
+
+/// `name`, or `name [module]` for a module's function, as kallsyms writes it.
+fn label(f: &Function) -> String {
+    match f.module {
+        Some(module) => format!("{} [{module}]", f.name),
+        None => f.name.to_string(),
+    }
 }
 
 fn list(
     selection: &Selection,
     format: FunctionsFormat,
-    kernel: &KernelBtf,
     facts: &Traceability,
     debug: Option<&DebugInfo>,
     status: &Status,
     out: &mut dyn Write,
 ) -> Result<()> {
+    let known = facts.known();
+    let candidates: Box<dyn Iterator<Item = Function>> = match &selection.pattern.module {
+        Some(module) => Box::new(known.in_module(module)),
+        None => Box::new(known.iter()),
+    };
     let mut rows = Vec::new();
-    for name in facts
-        .btf_functions()
-        .iter()
-        .filter(|f| selection.glob.is_match(f.as_str()))
-    {
-        let params = kernel.function_args(name).unwrap_or_default();
-        let skb_arg = params.iter().position(|p| p.is_skb);
+    for f in candidates.filter(|f| selection.pattern.matches(f.name)) {
+        let proto = f.btf.and_then(|btf| Prototype::of(btf, f.name).ok());
+        let skb_arg = proto
+            .as_ref()
+            .and_then(|p| p.params.iter().position(|p| p.is_skb));
         if selection.skb_only && skb_arg.is_none() {
             continue;
         }
         rows.push(Row {
-            name,
+            name: f.name,
+            module: f.module,
             skb_arg,
-            fentry: facts.obstacle(name, Backend::Fentry).is_none()
-                && params.len() <= TRAMPOLINE_MAX_ARGS,
-            kprobe: facts.obstacle(name, Backend::Kprobe).is_none(),
+            fentry: facts.fentry_obstacle(f, proto.as_ref()).is_none(),
+            kprobe: facts.kprobe_obstacle(f).is_none(),
             location: None,
         });
     }
@@ -155,9 +170,13 @@ fn list(
         }
     }
     if rows.is_empty() {
+        let place = match &selection.pattern.module {
+            Some(module) => format!("of module {module}"),
+            None => "in this kernel's BTF or loaded modules".to_string(),
+        };
         return Err(UsageError::error(format!(
-            "no function in this kernel's BTF matches '{}'{}",
-            selection.pattern,
+            "no function {place} matches '{}'{}",
+            selection.pattern.text,
             if selection.skb_only {
                 " with an skb argument"
             } else {
@@ -173,14 +192,23 @@ fn list(
             }
         }
         FunctionsFormat::Text => {
-            let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(8).max(8);
+            let labels: Vec<String> = rows
+                .iter()
+                .map(|r| {
+                    label(&Function {
+                        name: r.name,
+                        module: r.module,
+                        btf: None,
+                    })
+                })
+                .collect();
+            let width = labels.iter().map(String::len).max().unwrap_or(8).max(8);
             writeln!(out, "{:width$}  SKB  FENTRY  KPROBE  SOURCE", "FUNCTION")?;
             let yes = |b: bool| if b { "yes" } else { "no" };
-            for r in &rows {
+            for (r, label) in rows.iter().zip(&labels) {
                 writeln!(
                     out,
-                    "{:width$}  {:<3}  {:<6}  {:<6}  {}",
-                    r.name,
+                    "{label:width$}  {:<3}  {:<6}  {:<6}  {}",
                     r.skb_arg.map_or("-".to_string(), |a| a.to_string()),
                     yes(r.fentry),
                     yes(r.kprobe),
@@ -192,14 +220,19 @@ fn list(
     Ok(())
 }
 
-/// Explains whether and how `name` can be traced; true if it can.
+/// Explains whether and how `name` (or `MODULE:name`) can be traced: each
+/// function of that name, in vmlinux and the loaded modules. True if one
+/// can be.
 fn explain(
     name: &str,
-    kernel: &KernelBtf,
     facts: &Traceability,
     debug: Option<&DebugInfo>,
     out: &mut dyn Write,
 ) -> Result<bool> {
+    let (module, name) = match name.split_once(':') {
+        Some((module, name)) => (Some(module.replace('-', "_")), name),
+        None => (None, name),
+    };
     let location = debug
         .and_then(|d| d.function_location(name).ok().flatten())
         .map(|l| location_text(&l));
@@ -209,55 +242,44 @@ fn explain(
     if let Some(location) = &location {
         writeln!(out, "{name}: defined at {location}")?;
     }
-    let traceable = if facts.in_btf(name) {
-        let params = kernel.function_args(name).unwrap_or_default();
-        if let Ok(prototype) = kernel.prototype(name) {
-            writeln!(out, "{name}: {prototype}")?;
-        }
-        match params.iter().position(|p| p.is_skb) {
-            Some(i) => writeln!(out, "{name}: the skb is argument {i}")?,
-            None => writeln!(
-                out,
-                "{name}: takes no skb (its events join the call they run in)"
-            )?,
-        }
-        let fentry = match facts.obstacle(name, Backend::Fentry) {
-            Some(why) => Some(why),
-            None if params.len() > TRAMPOLINE_MAX_ARGS => Some(format!(
-                "{} arguments, more than a trampoline passes",
-                params.len()
-            )),
-            None => None,
-        };
-        let kprobe = facts.obstacle(name, Backend::Kprobe);
-        for (backend, why) in [("fentry", &fentry), ("kprobe", &kprobe)] {
-            match why {
-                None => writeln!(out, "{name}: {backend}: yes")?,
-                Some(why) => writeln!(out, "{name}: {backend}: no, {why}")?,
-            }
-        }
-        fentry.is_none() || kprobe.is_none()
-    } else {
+    let known = facts.known();
+    let found: Vec<Function> = match &module {
+        Some(module) => known.get(name, Some(module)).into_iter().collect(),
+        None => known.named(name).collect(),
+    };
+    let mut traceable = false;
+    for f in &found {
+        traceable |= explain_known(f, facts, out)?;
+    }
+    if found.is_empty() {
         let in_kallsyms = Kallsyms::from_proc()
             .ok()
             .and_then(|k| k.address_of(name))
             .is_some();
-        let why = if in_kallsyms {
-            "in kallsyms but not in BTF: pkttrace needs BTF to know its arguments"
+        let why = if let Some(module) = &module {
+            if known.has_module(module) {
+                format!(
+                    "not a function of module {module}: inlined everywhere, static and optimized away, or misspelt"
+                )
+            } else {
+                crate::backend::functions::not_loaded(module)
+            }
+        } else if in_kallsyms {
+            "in kallsyms but not in BTF: pkttrace needs BTF to know its arguments".into()
         } else if !inline_sites.is_empty() {
-            "not in BTF nor kallsyms: the compiler inlined it at every call site"
+            "not in BTF nor kallsyms: the compiler inlined it at every call site".into()
         } else if debug.is_some_and(DebugInfo::is_relocatable) && location.is_some() {
-            "not in the running kernel: is its module loaded?"
+            "not in the running kernel: is its module loaded?".into()
         } else if location.is_some() {
             "not in BTF nor kallsyms, though the debug info declares it: inlined or discarded"
+                .into()
         } else if debug.is_some() {
-            "not in this kernel: compiled out (its config option is off) or a macro"
+            "not in this kernel: compiled out (its config option is off) or a macro".into()
         } else {
-            "not in BTF nor kallsyms: inlined everywhere or compiled out (kernel debug info would tell which)"
+            "not in BTF nor kallsyms: inlined everywhere or compiled out (kernel debug info would tell which)".into()
         };
         writeln!(out, "{name}: cannot be traced: {why}")?;
-        false
-    };
+    }
     if !inline_sites.is_empty() {
         writeln!(out, "{name}: inlined at {} sites:", inline_sites.len())?;
         for site in &inline_sites {
@@ -265,4 +287,43 @@ fn explain(
         }
     }
     Ok(traceable)
+}
+
+/// Prototype, skb position and both backends' verdicts for one known
+/// function; true if either backend can probe it.
+fn explain_known(f: &Function, facts: &Traceability, out: &mut dyn Write) -> Result<bool> {
+    let label = label(f);
+    let proto = match f.btf {
+        Some(btf) => {
+            if let Ok(prototype) = btf.prototype(f.name) {
+                writeln!(out, "{label}: {prototype}")?;
+            }
+            Prototype::of(btf, f.name).ok()
+        }
+        None => {
+            writeln!(
+                out,
+                "{label}: its module has no BTF: known from kallsyms, arguments unknown"
+            )?;
+            None
+        }
+    };
+    if let Some(proto) = &proto {
+        match proto.params.iter().position(|p| p.is_skb) {
+            Some(i) => writeln!(out, "{label}: the skb is argument {i}")?,
+            None => writeln!(
+                out,
+                "{label}: takes no skb (its events join the call they run in)"
+            )?,
+        }
+    }
+    let fentry = facts.fentry_obstacle(*f, proto.as_ref());
+    let kprobe = facts.kprobe_obstacle(*f);
+    for (backend, why) in [("fentry", &fentry), ("kprobe", &kprobe)] {
+        match why {
+            None => writeln!(out, "{label}: {backend}: yes")?,
+            Some(why) => writeln!(out, "{label}: {backend}: no, {why}")?,
+        }
+    }
+    Ok(fentry.is_none() || kprobe.is_none())
 }

@@ -16,6 +16,7 @@ Examples:
   pkttrace report trace.pkt -o json
   pkttrace --profile tcp-in --func 'ip_*'   call trees of chosen kernel functions
   pkttrace --all-skb-funcs --dry-run        what could be probed, and why not the rest
+  pkttrace --func 'sch_tdma:tdma_*' -o tree a loaded module's functions
   pkttrace --tdma --ifname veth0            sch_tdma's windows and the packets sent in each
   pkttrace --stack 'udp and port 53'        each event with its kernel stack
   pkttrace --cost --duration 10 -q          what each probe costs the kernel, per run and in total
@@ -119,7 +120,8 @@ pub struct TuiArgs {
 
 Exit status with --why: 0 traceable, 1 not traceable.")]
 pub struct FunctionsArgs {
-    /// Glob over the function names in the kernel's BTF (default: all)
+    /// Glob over the function names of the kernel and its loaded modules,
+    /// or MODULE:GLOB for one module's (default: all)
     #[arg(value_name = "GLOB")]
     pub glob: Option<String>,
     /// Only functions taking a `struct sk_buff *`
@@ -183,11 +185,15 @@ pub struct TraceArgs {
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
     /// Function profile to probe (repeatable): ip-rx, ip-tx, ip-forward,
-    /// tcp-in, tcp-out, tcp-conn, udp, dev, netfilter. Default: all but
-    /// ip-forward and netfilter, when the kernel allows function probes
+    /// tcp-in, tcp-out, tcp-conn, udp, dev (with the enqueue/dequeue of the
+    /// qdiscs installed now, in every named namespace too), netfilter.
+    /// Default: all but ip-forward and netfilter, when the kernel allows
+    /// function probes
     #[arg(long = "profile", value_delimiter = ',', value_name = "NAME")]
     pub profiles: Vec<String>,
-    /// Kernel functions to probe, glob patterns allowed (repeatable)
+    /// Kernel functions to probe, glob patterns allowed (repeatable): a
+    /// glob matches vmlinux's and loaded modules' functions, MODULE:GLOB
+    /// only that module's (e.g. 'sch_tdma:tdma_*')
     #[arg(long = "func", value_name = "GLOB")]
     pub funcs: Vec<String>,
     /// File with one function name or glob per line (# comments)
@@ -196,7 +202,9 @@ pub struct TraceArgs {
     /// Probe every traceable function that takes an skb (like pwru)
     #[arg(long)]
     pub all_skb_funcs: bool,
-    /// List what would be probed, and why other functions would not, then exit
+    /// List what would be probed, and why other functions would not, then
+    /// exit; works on any kernel with BTF, even one that allows no
+    /// function probes
     #[arg(long)]
     pub dry_run: bool,
     /// Tracepoints to attach (comma-separated); default: all known

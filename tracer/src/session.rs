@@ -14,7 +14,7 @@ use formats::sink::{Sink, Summary};
 use symbols::btf::KernelBtf;
 
 use crate::UsageError;
-use crate::backend::{self, Backend, functions, profiles, tdma, tracepoint};
+use crate::backend::{self, Backend, functions, profiles, qdiscs, tdma, tracepoint};
 use crate::cli::TraceArgs;
 use crate::cost::{self, ProbeCost};
 use crate::filter_args;
@@ -218,11 +218,24 @@ pub struct Plan {
     pub backend_reason: String,
     pub functions: Vec<functions::Target>,
     pub skipped: Vec<functions::Skipped>,
-    /// ftrace's traceable functions, when readable.
-    ftrace: Option<std::collections::HashSet<String>>,
+    /// ftrace's traceable functions as (name, module), when readable.
+    ftrace: Option<std::collections::HashSet<(String, Option<String>)>>,
+    /// The profiles the functions come from (the defaults when none was
+    /// named).
+    profiles: Vec<String>,
+    /// The kinds of the qdiscs installed now, when a profile probes them.
+    qdiscs: Option<Vec<String>>,
+    /// Set when the functions were planned only to be shown: this kernel
+    /// allows neither fentry nor kprobes, and `--dry-run` shows what fentry
+    /// would probe. Says why nothing can be.
+    unprobeable: Option<String>,
 }
 
 impl Plan {
+    /// Plans from BTF, kallsyms and what the kernel lets a probe program do.
+    /// On a kernel that allows neither fentry nor kprobes, function probes
+    /// are an error, except with `--dry-run`, which plans them as fentry
+    /// would take them.
     pub fn make(args: &TraceArgs) -> Result<Plan> {
         let filter = filter_args::compile(args)?;
         let ring_bytes = ring_bytes(args.ring_kib)?;
@@ -247,30 +260,57 @@ impl Plan {
         };
         let (backend, backend_reason) =
             backend::choose(args.backend, &probes).map_err(anyhow::Error::msg)?;
+        let works = |b: Backend| probes.iter().any(|p| p.backend == b && p.result.is_ok());
+        let kprobes = works(Backend::Kprobe);
+        let neither = !works(Backend::Fentry) && !kprobes;
         let mut selection = functions::Selection {
             profiles: args.profiles.clone(),
             globs: args.funcs.clone(),
             file: args.func_file.clone(),
             all_skb_funcs: args.all_skb_funcs,
         };
-        if backend == Backend::Tracepoint && !selection.is_empty() {
-            bail!(
+        let unprobeable = (backend == Backend::Tracepoint && neither).then(|| {
+            format!(
                 "function probes need fentry or kprobes, and this kernel allows neither ({backend_reason}); see `pkttrace doctor`"
-            );
+            )
+        });
+        // How functions are planned: with the backend chosen, or for
+        // --dry-run on a kernel that allows neither, as fentry would.
+        let planned_as = match backend {
+            Backend::Tracepoint if args.dry_run && neither => Some(Backend::Fentry),
+            Backend::Tracepoint => None,
+            b => Some(b),
+        };
+        if planned_as.is_none() && !selection.is_empty() {
+            match &unprobeable {
+                Some(why) => bail!("{why}"),
+                None => bail!(
+                    "function probes need fentry or kprobes, and --backend tracepoint uses neither"
+                ),
+            }
         }
-        if backend != Backend::Tracepoint && selection.is_empty() {
+        if planned_as.is_some() && selection.is_empty() {
             selection.profiles = profiles::DEFAULT_PROFILES
                 .iter()
                 .map(|p| p.to_string())
                 .collect();
         }
-        let (functions, skipped, ftrace) = if backend == Backend::Tracepoint {
-            (Vec::new(), Vec::new(), None)
-        } else {
-            let facts = functions::Traceability::read(&info.kernel)?;
-            let (functions, skipped) =
-                functions::resolve(&selection, &info.kernel, &facts, backend)?;
-            (functions, skipped, facts.into_ftrace())
+        let mut qdisc_kinds = None;
+        let (functions, skipped, ftrace) = match planned_as {
+            None => (Vec::new(), Vec::new(), None),
+            Some(planned_as) => {
+                let facts = functions::Traceability::read(&info.kernel)?;
+                if wants_installed_qdiscs(&selection) {
+                    qdisc_kinds = Some(installed_qdisc_kinds(&Status::new(args.quiet)));
+                }
+                let probing = functions::Probing {
+                    backend: planned_as,
+                    kprobes,
+                };
+                let kinds = qdisc_kinds.as_deref().unwrap_or_default();
+                let (functions, skipped) = functions::resolve(&selection, &facts, probing, kinds)?;
+                (functions, skipped, facts.into_ftrace())
+            }
         };
         Ok(Plan {
             info,
@@ -282,30 +322,95 @@ impl Plan {
             functions,
             skipped,
             ftrace,
+            profiles: selection.profiles,
+            qdiscs: qdisc_kinds,
+            unprobeable: unprobeable.filter(|_| planned_as.is_some()),
         })
     }
 
     /// `--dry-run`: what would be probed and why the rest would not.
     pub fn print(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        writeln!(out, "backend: {}", self.backend_reason)?;
+        match &self.unprobeable {
+            Some(_) => writeln!(
+                out,
+                "backend: {}: this kernel allows neither fentry nor kprobes, so nothing would be probed; below is what fentry would probe",
+                self.backend_reason
+            )?,
+            None => writeln!(out, "backend: {}", self.backend_reason)?,
+        }
+        for name in &self.profiles {
+            let Some(profile) = profiles::find(name) else {
+                continue;
+            };
+            write!(out, "profile {}: {}", profile.name, profile.about)?;
+            match (&self.qdiscs, profile.installed_qdiscs) {
+                (Some(kinds), true) if !kinds.is_empty() => {
+                    writeln!(out, " (qdiscs installed now: {})", kinds.join(", "))?
+                }
+                (_, true) => writeln!(out, " (no qdisc found installed)")?,
+                (_, false) => writeln!(out)?,
+            }
+        }
         writeln!(out, "functions to probe: {}", self.functions.len())?;
         for t in &self.functions {
             let arg = |a: Option<usize>| a.map_or("-".to_string(), |a| a.to_string());
+            let how = if t.btf {
+                format!(
+                    "skb arg {:<2} sock arg {:<2}",
+                    arg(t.skb_arg),
+                    arg(t.sock_arg)
+                )
+            } else {
+                "kprobe (no BTF)".to_string()
+            };
             writeln!(
                 out,
-                "  probe  {:<40} skb arg {:<2} sock arg {:<2} ({})",
-                t.name,
-                arg(t.skb_arg),
-                arg(t.sock_arg),
+                "  probe  {:<40} {how} ({})",
+                labelled(&t.name, t.module.as_deref()),
                 t.origin
             )?;
         }
         writeln!(out, "functions skipped: {}", self.skipped.len())?;
         for s in &self.skipped {
-            writeln!(out, "  skip   {:<40} {} ({})", s.name, s.why, s.origin)?;
+            writeln!(
+                out,
+                "  skip   {:<40} {} ({})",
+                labelled(&s.name, s.module.as_deref()),
+                s.why,
+                s.origin
+            )?;
         }
         Ok(())
     }
+}
+
+/// `name`, or `name [module]` for a module's function, as kallsyms writes it.
+fn labelled(name: &str, module: Option<&str>) -> String {
+    match module {
+        Some(module) => format!("{name} [{module}]"),
+        None => name.to_string(),
+    }
+}
+
+/// Whether a selected profile probes the qdiscs installed now (`dev`).
+fn wants_installed_qdiscs(selection: &functions::Selection) -> bool {
+    selection
+        .profiles
+        .iter()
+        .any(|p| profiles::find(p).is_some_and(|p| p.installed_qdiscs))
+}
+
+/// The kinds of the qdiscs installed now; a namespace that cannot be read
+/// is left out, said once.
+fn installed_qdisc_kinds(status: &Status) -> Vec<String> {
+    let installed = qdiscs::installed();
+    if !installed.unread.is_empty() {
+        status.warn(format!(
+            "profile dev: the qdiscs of {} could not be read, so their enqueue/dequeue functions are not probed",
+            installed.unread.join("; ")
+        ));
+    }
+    installed.kinds
 }
 
 impl Session {
@@ -313,6 +418,11 @@ impl Session {
     /// every program and link belongs to an `Ebpf` dropped on error.
     pub fn start(args: &TraceArgs, status: &Status) -> Result<Session> {
         let plan = Plan::make(args)?;
+        // Functions planned only to be shown (`--dry-run` in another
+        // command) cannot be attached.
+        if let Some(why) = &plan.unprobeable {
+            bail!("{why}");
+        }
         Session::from_plan(plan, &args.tracepoints, args.cost, status)
     }
 

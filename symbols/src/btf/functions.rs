@@ -6,11 +6,13 @@ use fallible_iterator::FallibleIterator;
 use super::{Error, KernelBtf};
 
 impl KernelBtf {
-    /// Names of every function in this BTF (sorted, deduplicated). Functions
+    /// Names of the functions this BTF defines (sorted, deduplicated): for
+    /// a module's split BTF only the module's own, not its base's. Functions
     /// the compiler inlined everywhere have no entry: they cannot be probed.
     pub fn function_names(&self) -> Result<Vec<String>, Error> {
+        let own = self.btf.split().unwrap_or_else(|| self.btf.base());
         let mut names = Vec::new();
-        let mut types = self.btf.type_iter();
+        let mut types = own.type_iter();
         let corrupt = |error| Error::Corrupt(format!("unreadable type: {error}"));
         while let Some(ty) = types.next().map_err(corrupt)? {
             if let Type::Func(func) = ty {

@@ -16,6 +16,13 @@ pub struct Param {
     pub type_id: u32,
     /// Whether this is a `struct sk_buff *` (qualifiers and typedefs allowed).
     pub is_skb: bool,
+    /// Bytes the argument occupies as passed, seen through typedefs and
+    /// qualifiers: 8 for a pointer, the type's size for an integer, enum,
+    /// struct or union. `None` for `...` and for types of no such size.
+    pub size: Option<usize>,
+    /// A struct or union passed by value: it takes as many 8-byte argument
+    /// registers as its size needs, where anything else takes one.
+    pub by_value_aggregate: bool,
 }
 
 impl KernelBtf {
@@ -128,9 +135,12 @@ impl KernelBtf {
                 type_name: "...".to_owned(),
                 type_id: 0,
                 is_skb: false,
+                size: None,
+                by_value_aggregate: false,
             });
         }
         let type_id = param.get_type_id().unwrap_or_default();
+        let passed = self.peel(self.type_by_id(type_id)?)?;
         Ok(Param {
             name: if name.is_empty() {
                 format!("arg{position}")
@@ -140,6 +150,8 @@ impl KernelBtf {
             type_name: self.c_type_name(type_id)?,
             type_id,
             is_skb: self.is_skb_pointer(type_id)?,
+            size: passed_size(&passed),
+            by_value_aggregate: matches!(passed, Type::Struct(_) | Type::Union(_)),
         })
     }
 
@@ -152,6 +164,19 @@ impl KernelBtf {
             Type::Fwd(f) => !f.is_union() && self.name_of(&f)? == "sk_buff",
             _ => false,
         })
+    }
+}
+
+/// How many bytes an argument of type `ty` (peeled) occupies when passed,
+/// as the kernel's BPF trampoline sizes it (`__get_type_size`).
+fn passed_size(ty: &Type) -> Option<usize> {
+    match ty {
+        Type::Ptr(_) => Some(8),
+        Type::Int(int) => Some(int.size()),
+        Type::Enum(e) => Some(e.size()),
+        Type::Enum64(e) => Some(e.size()),
+        Type::Struct(s) | Type::Union(s) => Some(s.size()),
+        _ => None,
     }
 }
 

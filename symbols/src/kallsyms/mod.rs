@@ -18,7 +18,12 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-use std::{cmp::Reverse, collections::HashMap, fs, path::Path};
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, HashMap},
+    fs,
+    path::Path,
+};
 
 pub use error::Error;
 
@@ -273,6 +278,44 @@ impl Kallsyms {
         let start = entry.name_start as usize;
         &self.names[start..start + usize::from(entry.name_len)]
     }
+}
+
+/// The functions of modules in the text of `/proc/kallsyms` (code symbols,
+/// `t`/`T`/`w`/`W`, on lines ending in `[module]`), sorted, by module: what
+/// a kprobe can attach to by name in a module without BTF. Addresses are
+/// not needed, so hidden ones (`kptr_restrict`) do no harm. Left out: parts
+/// of functions that are no entry point (`foo.cold`) and the padding labels
+/// in front of functions (`__pfx_foo`, `__cfi_foo`). Pseudo-modules such as
+/// `[bpf]` (BPF programs) and `[__builtin__ftrace]` are listed like modules:
+/// callers keep the modules they know to be loaded.
+pub fn module_functions(text: &str) -> Result<BTreeMap<String, Vec<String>>, Error> {
+    let mut modules: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (number, text) in text.lines().enumerate() {
+        let line = parse::line(text).map_err(|reason| Error::Malformed {
+            line: number + 1,
+            text: text.to_owned(),
+            reason,
+        })?;
+        let Some(module) = line.module else {
+            continue;
+        };
+        let is_code = matches!(line.kind.to_ascii_lowercase(), b't' | b'w');
+        let is_entry = !line.name.ends_with(".cold")
+            && !line.name.contains(".cold.")
+            && !line.name.starts_with("__pfx_")
+            && !line.name.starts_with("__cfi_");
+        if is_code && is_entry {
+            modules
+                .entry(module.to_owned())
+                .or_default()
+                .push(line.name.to_owned());
+        }
+    }
+    for names in modules.values_mut() {
+        names.sort_unstable();
+        names.dedup();
+    }
+    Ok(modules)
 }
 
 /// Section ends (`_etext`, `__stop___ex_table`, `__entry_text_end`): the bytes

@@ -2,7 +2,7 @@
 
 use std::{fs, sync::OnceLock};
 
-use super::{Error, KALLSYMS_PATH, Kallsyms, MAX_OFFSET, Symbol, is_end_marker};
+use super::{Error, KALLSYMS_PATH, Kallsyms, MAX_OFFSET, Symbol, is_end_marker, module_functions};
 
 const SAMPLE: &str = "\
 0000000000000000 A fixed_percpu_data
@@ -175,4 +175,35 @@ fn host_module_symbols_carry_their_module() {
     let found = host().lookup(address).unwrap();
     assert_eq!(found.offset, 0);
     assert_eq!(found.module, Some(module), "{name}");
+}
+
+#[test]
+fn module_functions_are_the_entry_points_of_each_module() {
+    let text = format!(
+        "{SAMPLE}\
+ffffffffc0a01300 t __pfx_tdma_peek\t[sch_tdma]
+ffffffffc0a01310 t tdma_peek\t[sch_tdma]
+ffffffffc0a01400 t tdma_peek.cold\t[sch_tdma]
+ffffffffc0a01500 d tdma_qdisc_ops\t[sch_tdma]
+ffffffffc0a01600 T tdma_init_module\t[sch_tdma]
+ffffffffc0c00000 t bpf_prog_6deef7357e7b4530_sd_fw_egress\t[bpf]
+"
+    );
+    let modules = module_functions(&text).unwrap();
+    assert_eq!(
+        modules["sch_tdma"],
+        [
+            "tdma_dequeue",
+            "tdma_enqueue",
+            "tdma_init_module",
+            "tdma_peek"
+        ]
+    );
+    assert_eq!(modules["other"], ["helper"]);
+    assert!(modules.contains_key("bpf"), "callers filter pseudo-modules");
+    assert!(!modules.values().flatten().any(|f| f == "ip_rcv"));
+    assert!(matches!(
+        module_functions("10 t x\tmod"),
+        Err(Error::Malformed { line: 1, .. })
+    ));
 }

@@ -5,6 +5,7 @@
 mod filter_agreement;
 pub mod functions;
 pub mod profiles;
+pub mod qdiscs;
 pub mod tdma;
 pub mod tracepoint;
 
@@ -124,7 +125,7 @@ pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     // ENOTSUPP, which libc cannot name: what it means for a trampoline.
     if text.contains("os error 524") {
         text.push_str(
-            " (ENOTSUPP: this kernel's BPF trampoline cannot take this prototype, e.g. more than 6 arguments before Linux 6.5)",
+            " (ENOTSUPP: this kernel's BPF trampoline cannot take this prototype, e.g. more than 6 argument slots before Linux 6.6)",
         );
     }
     text.replace('\n', " ")

@@ -2,12 +2,21 @@
 //! forwarding, TCP in/out/connection management, UDP), updated for current
 //! kernels, plus the device layer and netfilter. Functions a kernel lacks
 //! (renamed, inlined, compiled out) are reported by `--dry-run` and skipped.
+//! A name is looked up in vmlinux and in every loaded module.
+//!
+//! `dev` also takes the enqueue and dequeue functions of the qdiscs
+//! installed now, in this network namespace and every named one
+//! (`backend::qdiscs`): a fixed list would miss the qdisc a packet waits in
+//! (sch_tdma, a module) and probe qdiscs nobody uses.
 
 /// A named group of kernel functions.
 pub struct Profile {
     pub name: &'static str,
     pub about: &'static str,
     pub functions: &'static [&'static str],
+    /// Also the enqueue and dequeue functions of the qdiscs installed when
+    /// the trace starts.
+    pub installed_qdiscs: bool,
 }
 
 pub const PROFILES: &[Profile] = &[
@@ -27,6 +36,7 @@ pub const PROFILES: &[Profile] = &[
             "ip6_rcv_finish",
             "ip6_input",
         ],
+        installed_qdiscs: false,
     },
     Profile {
         name: "ip-tx",
@@ -46,6 +56,7 @@ pub const PROFILES: &[Profile] = &[
             "ip6_finish_output",
             "ip6_finish_output2",
         ],
+        installed_qdiscs: false,
     },
     Profile {
         name: "ip-forward",
@@ -56,6 +67,7 @@ pub const PROFILES: &[Profile] = &[
             "ip6_forward",
             "ip6_forward_finish",
         ],
+        installed_qdiscs: false,
     },
     Profile {
         name: "tcp-in",
@@ -74,6 +86,7 @@ pub const PROFILES: &[Profile] = &[
             "tcp_add_backlog",
             "__tcp_ack_snd_check",
         ],
+        installed_qdiscs: false,
     },
     Profile {
         name: "tcp-out",
@@ -92,6 +105,7 @@ pub const PROFILES: &[Profile] = &[
             "__tcp_send_ack",
             "tcp_v4_send_check",
         ],
+        installed_qdiscs: false,
     },
     Profile {
         name: "tcp-conn",
@@ -112,6 +126,7 @@ pub const PROFILES: &[Profile] = &[
             "tcp_time_wait",
             "inet_csk_accept",
         ],
+        installed_qdiscs: false,
     },
     Profile {
         name: "udp",
@@ -129,10 +144,11 @@ pub const PROFILES: &[Profile] = &[
             "__udp_enqueue_schedule_skb",
             "udp_recvmsg",
         ],
+        installed_qdiscs: false,
     },
     Profile {
         name: "dev",
-        about: "device layer, softirqs and the qdiscs' enqueue/dequeue",
+        about: "device layer, softirqs, and enqueue/dequeue of the qdiscs installed now",
         functions: &[
             "__dev_queue_xmit",
             "dev_hard_start_xmit",
@@ -149,23 +165,8 @@ pub const PROFILES: &[Profile] = &[
             "napi_gro_receive",
             "veth_xmit",
             "loopback_xmit",
-            "pfifo_fast_enqueue",
-            "pfifo_fast_dequeue",
-            "fq_codel_enqueue",
-            "fq_codel_dequeue",
-            "fq_enqueue",
-            "fq_dequeue",
-            "tbf_enqueue",
-            "tbf_dequeue",
-            "htb_enqueue",
-            "htb_dequeue",
-            "netem_enqueue",
-            "netem_dequeue",
-            "taprio_enqueue",
-            "taprio_dequeue",
-            "tdma_enqueue",
-            "tdma_dequeue",
         ],
+        installed_qdiscs: true,
     },
     Profile {
         name: "netfilter",
@@ -177,6 +178,7 @@ pub const PROFILES: &[Profile] = &[
             "nf_conntrack_in",
             "nf_nat_inet_fn",
         ],
+        installed_qdiscs: false,
     },
 ];
 

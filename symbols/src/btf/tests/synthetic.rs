@@ -199,6 +199,50 @@ fn parameter_types_are_spelled_as_in_c() {
     ));
 }
 
+#[test]
+fn parameters_carry_their_passed_size() {
+    let mut b = BtfBuilder::new();
+    let int = b.int("int", 4);
+    let long = b.int("long", 8);
+    let small = b.structure("pair", 16, &[("a", long, 0, 0), ("b", long, 64, 0)]);
+    let big = b.structure("triple", 24, &[("a", long, 0, 0)]);
+    let small_t = b.typedef("pair_t", small);
+    let const_big = b.constant(big);
+    let flag = b.enum32("flag", false, &[("ON", 1)]);
+    let int_ptr = b.ptr(int);
+    let proto = b.func_proto(
+        int,
+        &[
+            ("p", int_ptr),
+            ("i", int),
+            ("e", flag),
+            ("s", small_t),
+            ("t", const_big),
+            ("", 0),
+        ],
+    );
+    b.func("f", proto);
+    let btf = load(&b);
+
+    let sizes: Vec<(Option<usize>, bool)> = btf
+        .function_args("f")
+        .unwrap()
+        .iter()
+        .map(|p| (p.size, p.by_value_aggregate))
+        .collect();
+    assert_eq!(
+        sizes,
+        [
+            (Some(8), false),
+            (Some(4), false),
+            (Some(4), false),
+            (Some(16), true),
+            (Some(24), true),
+            (None, false),
+        ]
+    );
+}
+
 /// `btf_trace_<name>`: pointer to `void (void *, struct sk_buff *, int)`, plus
 /// optionally the `__bpf_trace_<name>` handler whose second parameter has type
 /// `handler_arg`.
@@ -282,6 +326,8 @@ fn split_btf_resolves_module_functions_over_the_base() {
     let int = base.int("int", 4);
     let skb = base.structure("sk_buff", 16, &[("len", int, 0, 0)]);
     let skb_ptr = base.ptr(skb);
+    let rcv = base.func_proto(int, &[("skb", skb_ptr)]);
+    base.func("ip_rcv", rcv);
     let base_btf = load(&base);
 
     // The module's struct, a pointer to it, and a function taking the
@@ -308,8 +354,10 @@ fn split_btf_resolves_module_functions_over_the_base() {
         btf.member_bitfield_width("tdma_sched", "flag").unwrap(),
         Some(3)
     );
-    // The base alone knows nothing of the module.
+    // The base alone knows nothing of the module, and the module lists
+    // only its own functions.
     assert!(base_btf.prototype("tdma_enqueue").is_err());
+    assert_eq!(btf.function_names().unwrap(), ["tdma_enqueue"]);
 }
 
 #[test]

@@ -34,7 +34,7 @@ pub struct AttachSpec<'a> {
     pub kallsyms: &'a Kallsyms,
     /// ftrace's traceable functions, when readable: a kprobe-multi link
     /// takes only those (it is built on ftrace), the rest go one by one.
-    pub ftrace: Option<&'a HashSet<String>>,
+    pub ftrace: Option<&'a HashSet<(String, Option<String>)>>,
     pub object: ObjectSpec<'a>,
 }
 
@@ -233,7 +233,7 @@ fn plan_one(
         btf_id: 0,
         module: None,
     };
-    if spec.backend == Backend::Fentry {
+    if !target.by_kprobe(spec.backend) {
         match &target.module {
             None => {
                 planned.btf_id = spec
@@ -250,8 +250,9 @@ fn plan_one(
                     planned.btf_id = id;
                     planned.module = Some(index);
                     planned.hook = Hook::Fentry;
+                } else {
+                    return Err(format!("no BTF of module {module} in the kernel"));
                 }
-                // A module without BTF: only a kprobe reaches its functions.
             }
         }
     }
@@ -392,9 +393,10 @@ fn attach_kprobes(
 ) -> Result<()> {
     let multi_wanted = std::env::var(KPROBE_MULTI_ENV).map_or(true, |v| v != "0");
     let (multi, mut single): (Vec<Planned>, Vec<Planned>) = if multi_wanted {
-        planned
-            .into_iter()
-            .partition(|p| spec.ftrace.is_none_or(|f| f.contains(&p.target.name)))
+        planned.into_iter().partition(|p| {
+            spec.ftrace
+                .is_none_or(|f| f.contains(&(p.target.name.clone(), p.target.module.clone())))
+        })
     } else {
         (Vec::new(), planned)
     };

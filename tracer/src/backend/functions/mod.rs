@@ -1,23 +1,28 @@
 //! Function probes: which kernel functions to probe (`select`: profiles,
-//! globs, a file, every function with an skb, and why others cannot be) and
-//! attaching them (`attach`).
+//! globs, a file, every function with an skb, and why others cannot be;
+//! `known`: the functions of vmlinux and the loaded modules; `pattern`:
+//! `--func [MODULE:]GLOB`; `trampoline`: what fentry can take) and attaching
+//! them (`attach`).
 
 mod attach;
+mod known;
 mod object;
+mod pattern;
 mod select;
 #[cfg(test)]
 mod tests;
+mod trampoline;
 
 use formats::meta::{ProbeDesc, ProbeKind, RetType, ValueKind};
 
 pub use attach::{AttachSpec, Attached, KPROBE_MULTI_ENV, attach};
+pub use known::{Function, KnownFunctions, not_loaded};
 pub use object::ObjectSpec;
-pub use select::{Traceability, resolve};
+pub use pattern::FuncPattern;
+pub use select::{Probing, Prototype, Traceability, resolve};
+pub use trampoline::Trampoline;
 
-/// Registers that carry arguments on x86-64: a kprobe sees no further ones.
-const KPROBE_REGISTER_ARGS: usize = 6;
-/// Arguments a BPF trampoline (fentry/fexit) can pass.
-pub const TRAMPOLINE_MAX_ARGS: usize = 12;
+use super::Backend;
 
 /// What the user asked to probe.
 #[derive(Debug, Clone, Default)]
@@ -43,11 +48,24 @@ pub struct Target {
     pub name: String,
     /// The loaded module the function belongs to; `None` for vmlinux.
     pub module: Option<String>,
+    /// Whether its prototype came from BTF (vmlinux's or its module's). A
+    /// function without (a module built without BTF, known from kallsyms)
+    /// can only be probed by a kprobe on its name, whatever the backend:
+    /// its argument positions are `None`, `nr_args` 0 and `ret` unknown.
+    pub btf: bool,
     pub probe_id: u32,
+    /// Where the `struct sk_buff *` argument is: for the fentry backend its
+    /// 8-byte slot in the trampoline's context (a struct passed by value
+    /// before it takes one slot per 8 bytes), for kprobes its argument
+    /// register (0–5; `None` when it is passed on the stack).
     pub skb_arg: Option<usize>,
+    /// Where a `struct sock *` argument is, as `skb_arg`.
     pub sock_arg: Option<usize>,
-    /// A `struct nf_hook_state *` argument: its hook point is recorded.
+    /// A `struct nf_hook_state *` argument, as `skb_arg`: its hook point is
+    /// recorded.
     pub nf_state_arg: Option<usize>,
+    /// Slots the arguments take in a trampoline's context: fexit finds the
+    /// return value in the slot after them. 0 without BTF.
     pub nr_args: usize,
     /// How its exits print the return value.
     pub ret: RetType,
@@ -55,10 +73,20 @@ pub struct Target {
     pub origin: String,
 }
 
+impl Target {
+    /// Whether it is probed by a kprobe on its name: with the kprobe
+    /// backend, and for a function without BTF under any backend.
+    pub fn by_kprobe(&self, backend: Backend) -> bool {
+        backend == Backend::Kprobe || !self.btf
+    }
+}
+
 /// A requested function that will not be probed, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     pub name: String,
+    /// Its module, when it was found in (or asked for in) one.
+    pub module: Option<String>,
     pub origin: String,
     pub why: String,
 }

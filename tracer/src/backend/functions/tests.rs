@@ -8,6 +8,12 @@ use crate::bpf_sys::ProgKind;
 use crate::pins::PinDir;
 use crate::session::{ConfigGlobal, OffsetsGlobal, load_for_probing_with_pins, pod_bytes};
 
+/// The kprobe backend, as on a kernel that allows kprobes.
+const KPROBES: Probing = Probing {
+    backend: Backend::Kprobe,
+    kprobes: true,
+};
+
 fn selection(globs: &[&str]) -> Selection {
     Selection {
         globs: globs.iter().map(|g| g.to_string()).collect(),
@@ -31,7 +37,7 @@ fn function_probe_programs_pass_the_verifier() {
         "net_rx_action",
         "nf_hook_slow",
     ];
-    let (targets, skipped) = resolve(&selection(&funcs), &kernel, &facts, Backend::Kprobe).unwrap();
+    let (targets, skipped) = resolve(&selection(&funcs), &facts, KPROBES, &[]).unwrap();
     assert!(skipped.is_empty(), "{skipped:?}");
     assert_eq!(targets.len(), funcs.len());
     let by_name = |n: &str| targets.iter().find(|t| t.name == n).unwrap();
@@ -123,13 +129,8 @@ fn function_probe_programs_pass_the_verifier() {
 fn unknown_functions_are_skipped_with_a_reason() {
     let kernel = KernelBtf::from_sys().unwrap();
     let facts = Traceability::read(&kernel).unwrap();
-    let (targets, skipped) = resolve(
-        &selection(&["no_such_function_xyz"]),
-        &kernel,
-        &facts,
-        Backend::Fentry,
-    )
-    .unwrap();
+    let (targets, skipped) =
+        resolve(&selection(&["no_such_function_xyz"]), &facts, KPROBES, &[]).unwrap();
     assert!(targets.is_empty());
     assert_eq!(skipped.len(), 1);
     assert!(
@@ -137,12 +138,6 @@ fn unknown_functions_are_skipped_with_a_reason() {
         "{}",
         skipped[0].why
     );
-    let err = resolve(
-        &selection(&["no_such_prefix_*"]),
-        &kernel,
-        &facts,
-        Backend::Fentry,
-    )
-    .unwrap_err();
+    let err = resolve(&selection(&["no_such_prefix_*"]), &facts, KPROBES, &[]).unwrap_err();
     assert!(err.to_string().contains("matches no function"));
 }
