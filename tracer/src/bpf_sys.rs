@@ -144,22 +144,6 @@ pub fn prog_load(
         }
         bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr)
     };
-    if std::env::var_os("PT_STATS").is_some() {
-        let mut log = vec![0u8; LOG_BYTES];
-        let r = attempt(Some(&mut log));
-        let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-        let text = String::from_utf8_lossy(&log[..end]);
-        eprintln!(
-            "STATS {name}: {}",
-            text.lines()
-                .filter(|l| l.contains("processed"))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
-        if let Ok(fd) = r {
-            return Ok(fd);
-        }
-    }
     attempt(None).map_err(|error| {
         let mut log = vec![0u8; LOG_BYTES];
         let _ = attempt(Some(&mut log));

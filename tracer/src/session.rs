@@ -98,6 +98,25 @@ pub struct Session {
     symbolizer: Symbolizer,
     pub meta: TraceMeta,
     pub backend: Backend,
+    /// Where the detach time is reported.
+    status: Status,
+}
+
+impl Drop for Session {
+    /// Detaches the function probes first, timed: with many functions it
+    /// takes long enough to be worth a line.
+    fn drop(&mut self) {
+        let functions = std::mem::take(&mut self.functions);
+        let count = functions.attached.len();
+        if count > 0 {
+            let started = Instant::now();
+            drop(functions);
+            self.status.info(format!(
+                "detached {count} functions in {:.1} s",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+    }
 }
 
 /// `--cost`: BPF run-time statistics held on while the probes are
@@ -529,22 +548,25 @@ impl Session {
                 for (name, why) in &probes.failed {
                     status.warn(format!("function {name} not probed: {why}"));
                 }
+                let mut notes: Vec<String> = Vec::new();
+                if let Some(mode) = &probes.kprobe_mode {
+                    notes.push(format!("kprobes {mode}"));
+                }
+                if !plan.skipped.is_empty() {
+                    notes.push(format!(
+                        "{} not traceable here: --dry-run says why",
+                        plan.skipped.len()
+                    ));
+                }
                 status.info(format!(
-                    "probed {} functions with {}{} in {:.1} s{}",
+                    "probed {} functions with {} in {:.1} s{}",
                     probes.attached.len(),
                     plan.backend,
-                    probes
-                        .kprobe_mode
-                        .as_ref()
-                        .map_or(String::new(), |mode| format!(" ({mode})")),
                     started.elapsed().as_secs_f64(),
-                    if plan.skipped.is_empty() {
+                    if notes.is_empty() {
                         String::new()
                     } else {
-                        format!(
-                            " ({} not traceable here: --dry-run says why)",
-                            plan.skipped.len()
-                        )
+                        format!(" ({})", notes.join("; "))
                     }
                 ));
                 probes
@@ -611,6 +633,7 @@ impl Session {
             symbolizer,
             meta,
             backend: plan.backend,
+            status: *status,
         })
     }
 

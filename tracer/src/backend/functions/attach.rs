@@ -309,7 +309,7 @@ pub(super) fn layout(target: &Target) -> Layout {
 
 /// Exit programs read their function's facts from `FUNCS` only: one
 /// relocation serves all.
-const EXIT_LAYOUT: Layout = Layout {
+pub(super) const EXIT_LAYOUT: Layout = Layout {
     skb: NO_ARG,
     sock: NO_ARG,
     nf_state: NO_ARG,
@@ -410,7 +410,7 @@ fn attach_kprobes(
                     out.attached.push(p.target);
                     out.hooks.push(Hook::Kprobe);
                 }
-                out.kprobe_mode = Some("kprobe-multi links".into());
+                out.kprobe_mode = Some("by kprobe-multi links".into());
             }
             Err(why) => {
                 out.kprobe_mode = Some(format!("one by one (kprobe-multi: {why})"));

@@ -92,36 +92,24 @@ fn function_probe_programs_pass_the_verifier() {
                 )
                 .unwrap();
         }
-        if std::env::var_os("PT_STATS").is_some() {
-            let id = kernel.function_id("ip_rcv").unwrap().unwrap();
-            for (program, exit) in [
-                ("fn_entry_skb0", false),
-                ("fn_entry", false),
-                ("fn_exit", true),
-            ] {
-                let t = std::time::Instant::now();
-                let r = object.load(
-                    attach::layout(&targets[0]),
-                    program,
-                    ProgKind::Trampoline {
-                        exit,
-                        btf_id: id,
-                        module_btf: None,
-                    },
-                );
-                eprintln!("TIMING {program} {:?} {:?}", r.map(|_| ()), t.elapsed());
-            }
+        // An entry program per argument layout; exits need none.
+        for target in &targets {
+            object
+                .load(attach::layout(target), "kp_entry", ProgKind::Kprobe)
+                .unwrap_or_else(|e| panic!("kp_entry for {}: {e}", target.name));
         }
-        // One program per argument layout.
         for kind in [ProgKind::Kprobe, ProgKind::KprobeMulti] {
-            for (program, target) in [("kp_entry", &targets[0]), ("kp_exit", &targets[0])] {
-                let t = std::time::Instant::now();
-                object
-                    .load(attach::layout(target), program, kind)
-                    .unwrap_or_else(|e| panic!("{program} as {kind:?}: {e}"));
-                eprintln!("TIMING {program} {kind:?} {:?}", t.elapsed());
-            }
+            object
+                .load(attach::EXIT_LAYOUT, "kp_exit", kind)
+                .unwrap_or_else(|e| panic!("kp_exit as {kind:?}: {e}"));
         }
+        object
+            .load(
+                attach::layout(&targets[0]),
+                "kp_entry",
+                ProgKind::KprobeMulti,
+            )
+            .unwrap_or_else(|e| panic!("kp_entry as a kprobe-multi program: {e}"));
     }
 }
 
