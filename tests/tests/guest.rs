@@ -3,10 +3,10 @@
 //! a plain `cargo test`; scripts/test.sh runs them in Debian's kernel under
 //! QEMU with `--include-ignored`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pkttrace_tests::trees::{has_chain, name, nodes, outline, passes};
-use pkttrace_tests::{Tracer, require_root};
+use pkttrace_tests::{Tracer, bpf_ids_held_by, bpf_object_exists, require_root};
 use serde_json::Value;
 use tracer::netns::{RoutedNet, TestNet};
 
@@ -384,4 +384,107 @@ fn stacks_of_function_entries_with_fentry() {
 #[ignore = "needs kprobes: scripts/test.sh runs it in the QEMU guest"]
 fn stacks_of_function_entries_with_kprobes() {
     stacks_of_function_entries("kprobe");
+}
+
+/// Whether this kernel has kprobe-multi links (fprobe): Debian's 6.12 has,
+/// its 6.1 has not.
+fn has_kprobe_multi() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    std::fs::read_to_string(format!("/boot/config-{}", release.trim()))
+        .is_ok_and(|config| config.lines().any(|l| l == "CONFIG_FPROBE=y"))
+}
+
+/// Waits until none of these programs and links exists any more (the
+/// kernel frees them after an RCU grace period), or fails naming them.
+fn assert_all_freed(progs: &[u32], links: &[u32]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left: Vec<_> = progs
+            .iter()
+            .map(|&id| ("prog", id))
+            .chain(links.iter().map(|&id| ("link", id)))
+            .filter(|&(kind, id)| bpf_object_exists(kind, id))
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left attached after pkttrace exited: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The number in "probed N functions with BACKEND".
+fn probed_count(stderr: &str, backend: &str) -> usize {
+    let needle = "probed ";
+    stderr
+        .lines()
+        .filter_map(|l| l.split_once(needle).map(|(_, rest)| rest))
+        .find(|rest| rest.contains(&format!("functions with {backend}")))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no 'probed N functions with {backend}' line:\n{stderr}"))
+}
+
+/// Every function that takes an skb, by kprobe-multi links: well over a
+/// thousand attach (a few the kernel refuses are reported by name), the
+/// calls nest into trees, and stopping leaves no program or link behind.
+#[test]
+#[ignore = "needs kprobe-multi: scripts/test.sh runs it in the QEMU guest"]
+fn all_skb_functions_attach_by_kprobe_multi_and_make_trees() {
+    require_root();
+    if !has_kprobe_multi() {
+        eprintln!("skipped: this kernel has no kprobe-multi links (CONFIG_FPROBE)");
+        return;
+    }
+    let net = TestNet::create("gall").unwrap();
+    let filter = netns_filter(&net);
+    let tracer = Tracer::start(&[
+        "--backend",
+        "kprobe",
+        "--all-skb-funcs",
+        "-o",
+        "json",
+        "--trees",
+        &filter,
+    ])
+    .expect("pkttrace starts");
+    let (progs, links) = bpf_ids_held_by(tracer.pid());
+    net.tcp_echo(false, 8081, &[b"hello", b"world"]).unwrap();
+    std::thread::sleep(SETTLE);
+    let out = tracer.stop().expect("pkttrace stops");
+    assert_eq!(out.code, Some(0), "stderr:\n{}", out.stderr);
+    let probed = probed_count(&out.stderr, "kprobe");
+    assert!(probed >= 1000, "{probed} functions:\n{}", out.stderr);
+    assert!(
+        out.stderr.contains("kprobes by kprobe-multi links"),
+        "{}",
+        out.stderr
+    );
+    // One link per argument layout and one for the returns, not one per
+    // function.
+    assert!(links.len() < 100, "{} links", links.len());
+    let lines = out.json_events();
+    let trees = passes(&lines);
+    assert!(
+        trees.iter().any(|p| has_chain(
+            &p["tree"],
+            &[
+                "__netif_receive_skb_core|__netif_receive_skb_one_core",
+                "ip_rcv",
+                "ip_local_deliver",
+                "tcp_v4_rcv"
+            ]
+        )),
+        "a segment's receive path nests:\n{}",
+        outline(&lines)
+    );
+    let calls = trees
+        .iter()
+        .flat_map(|p| nodes(&p["tree"]))
+        .filter(|n| n["kind"] == "call")
+        .count();
+    assert!(calls > 100, "{calls} calls:\n{}", outline(&lines));
+    assert_all_freed(&progs, &links);
 }

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use pkttrace_tests::trees::{has_chain, outline, passes};
 use pkttrace_tests::window_edges::{GateSchedule, analyse, summary_us};
-use pkttrace_tests::{Tracer, require_root};
+use pkttrace_tests::{Tracer, bpf_ids_held_by, bpf_object_exists, require_root};
 use serde_json::Value;
 use tracer::netns::TestNet;
 
@@ -724,13 +725,18 @@ fn a_packets_journey_shows_its_wait_for_the_window() {
             // A pass may dequeue several packets: this journey's own skbs.
             let skbs: Vec<&Value> = j["skbs"].as_array()?.iter().map(|s| &s["skb"]).collect();
             let own = |n: &&&Value| skbs.contains(&&n["skb"]);
+            // The qdisc's tracepoints: with a tdma qdisc installed the
+            // `dev` profile also probes its functions of the same names.
+            let point = |n: &&&Value| n["kind"] == "point";
             let enqueued = nodes
                 .iter()
                 .filter(own)
+                .filter(point)
                 .any(|n| n["probe"] == "tdma_enqueue");
             let dequeue = nodes
                 .iter()
                 .filter(own)
+                .filter(point)
                 .find(|n| n["probe"] == "tdma_dequeue")?;
             enqueued.then(|| dequeue["tdma"]["waited_ns"].as_u64())?
         })
@@ -745,4 +751,82 @@ fn a_packets_journey_shows_its_wait_for_the_window() {
     // Sent 1 ms apart after a window and at least 100 ms before the next:
     // all wait (≥ 10 ms even if the emulated CPU stalls a while).
     assert!(waits.iter().all(|&w| w >= 10 * MS), "{waits:?}");
+}
+
+/// sch_tdma's own functions, probed with `--func 'tdma_*'` by fentry (the
+/// guest's module has BTF) and by kprobe: `tdma_enqueue` and `tdma_dequeue`
+/// calls hold the qdisc's tracepoints of the same names in the packets'
+/// trees, and stopping leaves no program or link behind.
+#[test]
+#[ignore = "needs a kernel that loads modules and fentry (run in QEMU by tests/qemu/ci.sh)"]
+fn the_qdiscs_own_functions_hold_its_tracepoints_in_call_trees() {
+    require_root();
+    load_module();
+    let net = TestNet::create("tdf").unwrap();
+    static_neighbour(&net);
+    tdmactl_ok(
+        &net.ns_a,
+        &[
+            "add",
+            "dev",
+            &net.veth_a,
+            "frame",
+            "10ms",
+            "window",
+            "0:5ms",
+        ],
+    );
+    for backend in ["fentry", "kprobe"] {
+        let tracer = Tracer::start(&[
+            "--backend",
+            backend,
+            "--func",
+            "tdma_*",
+            "-o",
+            "json",
+            "--trees",
+            "udp and port 7004",
+        ])
+        .expect("pkttrace starts");
+        let (progs, links) = bpf_ids_held_by(tracer.pid());
+        let received = numbered_udp(&net, 7004, 5, 1, 100, |_| {});
+        assert_eq!(received.len(), 5, "{backend}");
+        std::thread::sleep(Duration::from_millis(1500));
+        let out = tracer.stop().unwrap();
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert!(!out.stderr.contains("not probed"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("functions with {backend}")),
+            "{}",
+            out.stderr
+        );
+        if backend == "fentry" {
+            // Through the module's BTF, not a kprobe fallback.
+            assert!(!out.stderr.contains("kprobes "), "{}", out.stderr);
+        }
+        let lines = out.json_events();
+        let trees = passes(&lines);
+        for function in ["tdma_enqueue", "tdma_dequeue"] {
+            assert!(
+                trees.iter().any(|p| {
+                    p["tree"]["kind"] == "call" && has_chain(&p["tree"], &[function, function])
+                }),
+                "{backend}: a {function} call holding its tracepoint:\n{}",
+                outline(&lines)
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while progs
+            .iter()
+            .map(|&id| ("prog", id))
+            .chain(links.iter().map(|&id| ("link", id)))
+            .any(|(kind, id)| bpf_object_exists(kind, id))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{backend}: programs or links left after pkttrace exited"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
 }

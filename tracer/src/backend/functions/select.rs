@@ -114,9 +114,21 @@ impl<'k> Traceability<'k> {
 
     /// Why a kprobe cannot probe `f`, if it cannot.
     pub fn kprobe_obstacle(&self, f: Function) -> Option<String> {
-        self.kprobe_denied
-            .contains(f.name)
-            .then(|| "on the kernel's kprobe deny list".into())
+        if self.kprobe_denied.contains(f.name) {
+            return Some("on the kernel's kprobe deny list".into());
+        }
+        // A kprobe off ftrace's list needs a breakpoint in the function, and
+        // Debian's 6.1 and 6.12 refused every one tried (EINVAL: notrace
+        // helpers, BPF glue, a module's init and exit code): 84 and 94 of
+        // --all-skb-funcs.
+        let key = (f.name.to_string(), f.module.map(str::to_string));
+        match &self.ftrace {
+            Some(ftrace) if !ftrace.contains(&key) => Some(
+                "not traceable (not in ftrace's available_filter_functions: notrace, inlined, or a module's init/exit code); the kernel refuses kprobes there"
+                    .into(),
+            ),
+            _ => None,
+        }
     }
 }
 
