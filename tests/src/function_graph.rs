@@ -182,6 +182,11 @@ fn parse_line(line: &str) -> Option<Line<'_>> {
         });
     }
     let (name, after) = text.split_once("()")?;
+    // A module's function is printed with its module: `veth_xmit [veth]()`.
+    let name = match name.split_once(' ') {
+        Some((function, module)) if module.starts_with('[') && module.ends_with(']') => function,
+        _ => name,
+    };
     if name.is_empty() || name.contains(' ') {
         return None;
     }
@@ -211,6 +216,9 @@ mod tests {
  0)    nc-95     |   2.100 us    |        __ip_local_out();
  0)    nc-95     |               |        ip_output() {
  0)    nc-95     |               |          __dev_queue_xmit() {
+ 0)    nc-95     |               |            veth_xmit [veth]() {
+ 0)    nc-95     |   1.000 us    |              __netif_rx();
+ 0)    nc-95     |   3.000 us    |            }
  0)    nc-95     |   ==========> |
  0)    nc-95     |               |            ip_rcv() {
  0)    nc-95     |   5.000 us    |              ip_rcv_core.isra.0();
@@ -242,6 +250,9 @@ mod tests {
             edge("ip_local_out", "__ip_local_out"),
             edge("ip_local_out", "ip_output"),
             edge("ip_output", "__dev_queue_xmit"),
+            // A module's function, named with its module by ftrace.
+            edge("__dev_queue_xmit", "veth_xmit"),
+            edge("veth_xmit", "__netif_rx"),
             edge("__dev_queue_xmit", "ip_rcv"),
             edge("ip_rcv", "ip_rcv_core"),
             edge("ip_rcv", "ip_rcv_finish"),

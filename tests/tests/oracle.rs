@@ -111,7 +111,7 @@ fn call_trees_agree_with_function_graph(backend: &str) {
         "--profile",
         PROFILES,
         "--ring-kib",
-        "65536",
+        "131072",
     ])
     .expect("pkttrace starts");
     // Probes attach one by one (a minute under emulation): a tree begun
@@ -139,7 +139,11 @@ fn call_trees_agree_with_function_graph(backend: &str) {
         .expect("a stitch summary")
         .clone();
     // A trace with gaps cannot be held to the oracle.
-    assert_eq!(summary["lost"], 0, "{summary}");
+    assert_eq!(
+        summary["lost"], 0,
+        "{summary}\npkttrace's stderr:\n{}",
+        out.stderr
+    );
 
     let traced: BTreeSet<&str> = functions.iter().map(String::as_str).collect();
     let (ours, our_depth) = call_edges(&lines);

@@ -16,6 +16,7 @@ Examples:
   pkttrace report trace.pkt -o json
   pkttrace --profile tcp-in --func 'ip_*'   call trees of chosen kernel functions
   pkttrace --all-skb-funcs --dry-run        what could be probed, and why not the rest
+  pkttrace --backend kprobe --all-skb-funcs every function with an skb (kprobe-multi: seconds)
   pkttrace --func 'sch_tdma:tdma_*' -o tree a loaded module's functions
   pkttrace --tdma --ifname veth0            sch_tdma's windows and the packets sent in each
   pkttrace --stack 'udp and port 53'        each event with its kernel stack
@@ -280,10 +281,16 @@ impl Proto {
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendChoice {
+    /// The best that works here: fentry, else kprobe, else tracepoints only
     #[default]
     Auto,
+    /// fentry/fexit: two verifier runs per function, spread over the CPUs
     Fentry,
+    /// kprobe/kretprobe: one program per argument layout, every function at
+    /// once through kprobe-multi links where the kernel has them
+    /// (PKTTRACE_KPROBE_MULTI=0: one by one)
     Kprobe,
+    /// Tracepoints only, no function probes
     Tracepoint,
 }
 
