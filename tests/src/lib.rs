@@ -230,6 +230,29 @@ pub fn bpf_object_exists(kind: &str, id: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// Waits until none of these programs and links exists any more (the
+/// kernel frees them after an RCU grace period), or panics naming those left
+/// after `within`.
+pub fn assert_all_freed(progs: &[u32], links: &[u32], within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let left: Vec<_> = progs
+            .iter()
+            .map(|&id| ("prog", id))
+            .chain(links.iter().map(|&id| ("link", id)))
+            .filter(|&(kind, id)| bpf_object_exists(kind, id))
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still in the kernel after pkttrace exited: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub mod window_edges;
 
 /// Call-tree helpers for `-o json --trees` output.

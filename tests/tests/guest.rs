@@ -3,10 +3,10 @@
 //! a plain `cargo test`; scripts/test.sh runs them in Debian's kernel under
 //! QEMU with `--include-ignored`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pkttrace_tests::trees::{has_chain, name, nodes, outline, passes};
-use pkttrace_tests::{Tracer, bpf_ids_held_by, bpf_object_exists, require_root};
+use pkttrace_tests::{Tracer, assert_all_freed, bpf_ids_held_by, require_root};
 use serde_json::Value;
 use tracer::netns::{RoutedNet, TestNet};
 
@@ -394,28 +394,6 @@ fn has_kprobe_multi() -> bool {
         .is_ok_and(|config| config.lines().any(|l| l == "CONFIG_FPROBE=y"))
 }
 
-/// Waits until none of these programs and links exists any more (the
-/// kernel frees them after an RCU grace period), or fails naming them.
-fn assert_all_freed(progs: &[u32], links: &[u32]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left: Vec<_> = progs
-            .iter()
-            .map(|&id| ("prog", id))
-            .chain(links.iter().map(|&id| ("link", id)))
-            .filter(|&(kind, id)| bpf_object_exists(kind, id))
-            .collect();
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "left attached after pkttrace exited: {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 /// The number in "probed N functions with BACKEND".
 fn probed_count(stderr: &str, backend: &str) -> usize {
     let needle = "probed ";
@@ -486,5 +464,5 @@ fn all_skb_functions_attach_by_kprobe_multi_and_make_trees() {
         .filter(|n| n["kind"] == "call")
         .count();
     assert!(calls > 100, "{calls} calls:\n{}", outline(&lines));
-    assert_all_freed(&progs, &links);
+    assert_all_freed(&progs, &links, Duration::from_secs(60));
 }

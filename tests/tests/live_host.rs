@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use pkttrace_tests::{
-    Tracer, bpf_ids_held_by, bpf_object_exists, holds_bpf_stats, require_root, run,
+    Tracer, assert_all_freed, bpf_ids_held_by, holds_bpf_stats, require_root, run,
 };
 use serde_json::Value;
 use tracer::netns::TestNet;
@@ -366,24 +366,7 @@ fn kill_9_leaves_no_program_or_link_behind() {
     assert!(progs.len() >= 5, "pkttrace holds its programs: {progs:?}");
     assert!(!links.is_empty(), "pkttrace holds its links");
     tracer.kill9().unwrap();
-    // The kernel frees programs after an RCU grace period: poll briefly.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left: Vec<_> = progs
-            .iter()
-            .map(|&id| ("prog", id))
-            .chain(links.iter().map(|&id| ("link", id)))
-            .filter(|&(kind, id)| bpf_object_exists(kind, id))
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still in the kernel after kill -9: {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert_all_freed(&progs, &links, Duration::from_secs(10));
 }
 
 #[test]

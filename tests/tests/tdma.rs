@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use pkttrace_tests::trees::{has_chain, outline, passes};
 use pkttrace_tests::window_edges::{GateSchedule, analyse, summary_us};
-use pkttrace_tests::{Tracer, bpf_ids_held_by, bpf_object_exists, require_root};
+use pkttrace_tests::{Tracer, assert_all_freed, bpf_ids_held_by, require_root};
 use serde_json::Value;
 use tracer::netns::TestNet;
 
@@ -815,18 +815,6 @@ fn the_qdiscs_own_functions_hold_its_tracepoints_in_call_trees() {
                 outline(&lines)
             );
         }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while progs
-            .iter()
-            .map(|&id| ("prog", id))
-            .chain(links.iter().map(|&id| ("link", id)))
-            .any(|(kind, id)| bpf_object_exists(kind, id))
-        {
-            assert!(
-                Instant::now() < deadline,
-                "{backend}: programs or links left after pkttrace exited"
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        assert_all_freed(&progs, &links, Duration::from_secs(60));
     }
 }

@@ -15,7 +15,7 @@ mod trampoline;
 
 use formats::meta::{ProbeDesc, ProbeKind, RetType, ValueKind};
 
-pub use attach::{AttachSpec, Attached, KPROBE_MULTI_ENV, attach};
+pub use attach::{AttachSpec, Attached, attach};
 pub use known::{Function, KnownFunctions, not_loaded};
 pub use object::ObjectSpec;
 pub use pattern::FuncPattern;
