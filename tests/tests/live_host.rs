@@ -1,7 +1,7 @@
 //! Live tests on the running kernel: real TCP/UDP traffic between network
 //! namespaces this test creates, traced by the real pkttrace binary.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pkttrace_tests::{
     Tracer, assert_all_freed, bpf_ids_held_by, holds_bpf_stats, require_root, run,
