@@ -11,7 +11,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # headers to build sch_tdma against, and pahole to give it BTF for them.
 APT_PACKAGES=(
   iproute2 iputils-ping netcat-openbsd iperf3 tmux bpftrace bpftool kmod nftables
-  qemu-system-x86 busybox-static xz-utils binutils gcc make libc6-dev pahole
+  qemu-system-x86 busybox-static xz-utils zstd binutils gcc make libc6-dev pahole
   linux-image-amd64 linux-headers-amd64 linux-image-6.12-amd64 linux-headers-6.12-amd64
 )
 missing=()

@@ -2,8 +2,6 @@
 //! works on any kernel, this host's too, which allows tracepoints only:
 //! there it lists what fentry would probe and says that nothing would be.
 
-use std::process::Command;
-
 use pkttrace_tests::{require_root, run};
 use tracer::netns::TestNet;
 
@@ -65,18 +63,7 @@ fn dry_run_without_a_selection_shows_the_default_profiles() {
 fn dev_probes_the_qdiscs_installed_now() {
     require_root();
     let net = TestNet::create("dry").unwrap();
-    let tc = Command::new("tc")
-        .args(["-n", &net.ns_a, "qdisc", "add", "dev", &net.veth_a, "root"])
-        .args([
-            "tbf", "rate", "1mbit", "burst", "32kbit", "latency", "400ms",
-        ])
-        .output()
-        .expect("tc runs");
-    assert!(
-        tc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&tc.stderr)
-    );
+    net.add_tbf_on_a().unwrap();
     let out = run(&["--profile", "dev", "--dry-run"]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let probed = probed(&out.stdout);

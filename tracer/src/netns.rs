@@ -216,6 +216,33 @@ impl TestNet {
         )
     }
 
+    /// Installs a token-bucket filter as the root qdisc of `a`'s veth: a
+    /// qdisc other than the `noqueue` veths start with.
+    pub fn add_tbf_on_a(&self) -> Result<()> {
+        let out = Command::new("tc")
+            .args([
+                "-n",
+                &self.ns_a,
+                "qdisc",
+                "add",
+                "dev",
+                &self.veth_a,
+                "root",
+            ])
+            .args([
+                "tbf", "rate", "1mbit", "burst", "32kbit", "latency", "400ms",
+            ])
+            .output()
+            .context("running `tc` (install iproute2)")?;
+        if !out.status.success() {
+            bail!(
+                "tc qdisc add tbf failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
     fn addr_of_b(&self, v6: bool) -> IpAddr {
         if v6 {
             IpAddr::V6(self.addr6_b)

@@ -48,6 +48,25 @@ pub struct Probe {
     pub result: Result<(), String>,
 }
 
+/// The filters every BPF program must pass the verifier with: none (the
+/// filter code is dead) and the longest (the verifier walks all of it).
+#[cfg(test)]
+pub(crate) fn verifier_test_configs() -> [formats::abi::TraceConfig; 2] {
+    let longest = formats::filter::compile(
+        "(tcp or udp) and (host 10.0.0.1 or net fd00::/8) and not portrange 1-1023 and \
+         ifname eth0 and (tcp-syn or tcp-fin or tcp-rst) and not pid 1 and netns 4026531840",
+    )
+    .expect("the longest filter compiles");
+    [
+        formats::abi::TraceConfig::accept_all(),
+        formats::filter::into_config(
+            &longest,
+            formats::abi::config_flag::FOLLOW_SKB | formats::abi::config_flag::STACKS,
+        )
+        .expect("the longest filter fits"),
+    ]
+}
+
 /// Tries every program type on a throwaway load of the BPF object.
 pub fn probe_all(ebpf: &mut Ebpf, btf: &Btf) -> Vec<Probe> {
     vec![

@@ -153,7 +153,6 @@ fn kinds_here() -> io::Result<BTreeSet<String>> {
 
 #[cfg(test)]
 mod tests {
-    use std::process::Command;
 
     use super::*;
     use crate::netns::TestNet;
@@ -205,18 +204,7 @@ mod tests {
     #[test]
     fn finds_the_qdiscs_of_named_namespaces() {
         let net = TestNet::create("qd").unwrap();
-        let out = Command::new("tc")
-            .args(["-n", &net.ns_a, "qdisc", "add", "dev", &net.veth_a, "root"])
-            .args([
-                "tbf", "rate", "1mbit", "burst", "32kbit", "latency", "400ms",
-            ])
-            .output()
-            .expect("tc runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        net.add_tbf_on_a().unwrap();
         let installed = installed();
         assert!(installed.unread.is_empty(), "{:?}", installed.unread);
         for kind in ["noqueue", "tbf"] {

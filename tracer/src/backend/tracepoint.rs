@@ -254,19 +254,7 @@ mod tests {
         let kernel = KernelBtf::from_sys().unwrap();
         let btf = Btf::from_sys_fs().unwrap();
         let offsets = OffsetsGlobal(kernel.kernel_offsets().unwrap());
-        let longest = formats::filter::compile(
-            "(tcp or udp) and (host 10.0.0.1 or net fd00::/8) and not portrange 1-1023 and \
-             ifname eth0 and (tcp-syn or tcp-fin or tcp-rst) and not pid 1 and netns 4026531840",
-        )
-        .unwrap();
-        let configs = [
-            formats::abi::TraceConfig::accept_all(),
-            formats::filter::into_config(
-                &longest,
-                formats::abi::config_flag::FOLLOW_SKB | formats::abi::config_flag::STACKS,
-            )
-            .unwrap(),
-        ];
+        let configs = crate::backend::verifier_test_configs();
         for config in configs {
             let mut ebpf = aya::EbpfLoader::new()
                 .override_global("OFFSETS", &offsets, true)

@@ -60,21 +60,7 @@ fn function_probe_programs_pass_the_verifier() {
     let offsets = OffsetsGlobal(kernel.kernel_offsets().unwrap());
     let pins = PinDir::create().unwrap();
     let _main = load_for_probing_with_pins(offsets.0, &pins).unwrap();
-    // With no filter the filter code is dead; with the longest filter the
-    // verifier walks every instruction.
-    let longest = formats::filter::compile(
-        "(tcp or udp) and (host 10.0.0.1 or net fd00::/8) and not portrange 1-1023 and \
-         ifname eth0 and (tcp-syn or tcp-fin or tcp-rst) and not pid 1 and netns 4026531840",
-    )
-    .unwrap();
-    let configs = [
-        formats::abi::TraceConfig::accept_all(),
-        formats::filter::into_config(
-            &longest,
-            formats::abi::config_flag::FOLLOW_SKB | formats::abi::config_flag::STACKS,
-        )
-        .unwrap(),
-    ];
+    let configs = crate::backend::verifier_test_configs();
     for config in configs {
         let config = ConfigGlobal(config);
         let object = FnObject::create(&ObjectSpec {
