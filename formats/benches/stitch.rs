@@ -12,7 +12,7 @@ use formats::meta::{
     ClockBase, ProbeDesc, ProbeKind, RetType, TraceMeta, ValueKind, tracepoint_probes,
 };
 use formats::sink::{Sink, Summary};
-use formats::stitch::{Grouping, Journey, Pass, StitchOptions, StitchSink, StitchStats, TreeSink};
+use formats::stitch::{Grouping, Packet, Pass, StitchOptions, StitchSink, StitchStats, TreeSink};
 use formats::trees::classic::ClassicPrinter;
 use formats::trees::json::TreeJsonPrinter;
 use formats::trees::text::TreeTextPrinter;
@@ -71,12 +71,12 @@ fn main() -> io::Result<()> {
             StitchSink::new(Discard, passes(Grouping::Passes)),
         )
     })?;
-    measure("stitch only (journeys)", &|| {
+    measure("stitch only (packets)", &|| {
         replay(
             &meta,
             &block,
             events,
-            StitchSink::new(Discard, passes(Grouping::Journeys)),
+            StitchSink::new(Discard, passes(Grouping::Packets)),
         )
     })?;
     measure("stitch + tree text (passes)", &|| {
@@ -88,13 +88,13 @@ fn main() -> io::Result<()> {
             StitchSink::new(trees, passes(Grouping::Passes)),
         )
     })?;
-    measure("stitch + tree text (journeys)", &|| {
+    measure("stitch + tree text (packets)", &|| {
         let trees = TreeTextPrinter::new(discard());
         replay(
             &meta,
             &block,
             events,
-            StitchSink::new(trees, passes(Grouping::Journeys)),
+            StitchSink::new(trees, passes(Grouping::Packets)),
         )
     })?;
     measure("stitch + classic", &|| {
@@ -130,8 +130,8 @@ impl TreeSink for Discard {
         Ok(())
     }
 
-    fn journey(&mut self, journey: &Journey) -> io::Result<()> {
-        black_box(journey.passes.len());
+    fn packet(&mut self, packet: &Packet) -> io::Result<()> {
+        black_box(packet.passes.len());
         Ok(())
     }
 

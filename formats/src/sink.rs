@@ -50,6 +50,14 @@ pub trait Sink {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// The trace's clock (`CLOCK_MONOTONIC`) reached `now_ns` with nothing
+    /// more to read: live traces say so at every ring buffer poll, so what
+    /// waits on time (a packet's idle timeout) does not wait for the next
+    /// event.
+    fn clock(&mut self, now_ns: u64) -> io::Result<()> {
+        let _ = now_ns;
+        Ok(())
+    }
 }
 
 /// A boxed sink is a sink: lets adapters wrap a printer chosen at run time.
@@ -74,5 +82,8 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn flush(&mut self) -> io::Result<()> {
         (**self).flush()
+    }
+    fn clock(&mut self, now_ns: u64) -> io::Result<()> {
+        (**self).clock(now_ns)
     }
 }

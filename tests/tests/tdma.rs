@@ -1,7 +1,7 @@
 //! sch_tdma, the TDMA qdisc module, in Debian's kernel under QEMU: loading,
 //! validation, its behaviour under a UDP flood as its own tracepoints report
 //! it (through pkttrace), a schedule change under load, and a packet's wait
-//! for its window inside its pkttrace journey. The host kernel cannot load
+//! for its window inside its pkttrace packet. The host kernel cannot load
 //! modules, so these are ignored by a plain `cargo test`; tests/qemu/ci.sh
 //! builds the module and runs them in the guest with `--include-ignored`.
 
@@ -660,7 +660,7 @@ fn a_schedule_change_under_load_loses_and_reorders_nothing() {
 
 #[test]
 #[ignore = "needs a kernel that loads modules and fentry (run in QEMU by tests/qemu/ci.sh)"]
-fn a_packets_journey_shows_its_wait_for_the_window() {
+fn a_packets_tree_shows_its_wait_for_the_window() {
     require_root();
     load_module();
     let net = TestNet::create("tdj").unwrap();
@@ -668,7 +668,7 @@ fn a_packets_journey_shows_its_wait_for_the_window() {
     // One 50 ms window every 400 ms, at 0 on CLOCK_MONOTONIC. Wide enough
     // that a watchdog firing late under emulation still finds it open: a
     // 1 ms window was missed on 6.12 and the datagrams waited 1.13 s, past
-    // the 1 s after which a journey without events ends as idle.
+    // the 1 s after which a packet without events ends as idle.
     tdmactl_ok(
         &net.ns_a,
         &[
@@ -688,7 +688,7 @@ fn a_packets_journey_shows_its_wait_for_the_window() {
     let tracer = Tracer::start(&[
         "--profile",
         "dev",
-        "--journeys",
+        "--packets",
         "-o",
         "json",
         "--trees",
@@ -697,7 +697,7 @@ fn a_packets_journey_shows_its_wait_for_the_window() {
     .expect("pkttrace starts");
     // Sent just after a window: each datagram waits most of a frame for the
     // next, whatever the moment the test got here (a phase left to chance
-    // made them wait anything from 0 up). Less than a frame, too: a journey
+    // made them wait anything from 0 up). Less than a frame, too: a packet
     // with no event for 1 s counts as idle and ends.
     let (frame, window) = (400 * MS, 50 * MS);
     let after_window = window + 2 * MS;
@@ -713,8 +713,16 @@ fn a_packets_journey_shows_its_wait_for_the_window() {
     let out = tracer.stop().unwrap();
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let lines = out.json_events();
-    let journeys: Vec<&Value> = lines.iter().filter(|l| l["type"] == "journey").collect();
-    let waits: Vec<u64> = journeys
+    let packets: Vec<&Value> = lines.iter().filter(|l| l["type"] == "packet").collect();
+    // Each datagram is one packet, sent over the veth and delivered.
+    let datagrams: Vec<&&Value> = packets.iter().filter(|p| p["dport"] == 7003).collect();
+    assert_eq!(datagrams.len(), 5, "{}", out.stdout);
+    assert!(
+        datagrams.iter().all(|p| p["outcome"] == "delivered" || p["outcome"] == "sent"),
+        "{}",
+        out.stdout
+    );
+    let waits: Vec<u64> = packets
         .iter()
         .filter_map(|j| {
             let nodes: Vec<&Value> = j["passes"]
@@ -722,7 +730,7 @@ fn a_packets_journey_shows_its_wait_for_the_window() {
                 .iter()
                 .flat_map(|p| pkttrace_tests::trees::nodes(&p["tree"]))
                 .collect();
-            // A pass may dequeue several packets: this journey's own skbs.
+            // A pass may dequeue several packets: this packet's own skbs.
             let skbs: Vec<&Value> = j["skbs"].as_array()?.iter().map(|s| &s["skb"]).collect();
             let own = |n: &&&Value| skbs.contains(&&n["skb"]);
             // The qdisc's tracepoints: with a tdma qdisc installed the
@@ -741,10 +749,10 @@ fn a_packets_journey_shows_its_wait_for_the_window() {
             enqueued.then(|| dequeue["tdma"]["waited_ns"].as_u64())?
         })
         .collect();
-    eprintln!("waits for the window in journeys: {waits:?} ns");
+    eprintln!("waits for the window in packets: {waits:?} ns");
     assert!(
         waits.len() >= 3,
-        "journeys with tdma_enqueue and tdma_dequeue: {}\n{}",
+        "packets with tdma_enqueue and tdma_dequeue: {}\n{}",
         waits.len(),
         out.stdout.chars().take(4000).collect::<String>()
     );

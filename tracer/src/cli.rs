@@ -61,17 +61,24 @@ pub struct OutputArgs {
     /// With -o json: one JSON object per call tree instead of per event
     #[arg(long)]
     pub trees: bool,
-    /// Group call trees by packet: each skb's passes across CPUs, queues and
-    /// namespaces together, printed once the packet is freed
-    #[arg(long, conflicts_with = "passes")]
-    pub journeys: bool,
+    /// One entry per packet: its headers, outcome (delivered, dropped,
+    /// forwarded, sent, queued), hops with latency and header rewrites, and
+    /// (-o tree, --trees) the call trees of its skbs across CPUs, queues and
+    /// namespaces; printed once the packet is gone. Default for reports of
+    /// traces with function probes
+    #[arg(long, alias = "journeys", conflicts_with = "passes")]
+    pub packets: bool,
+    /// With --packets: also the skbs that are no network packets (unix and
+    /// netlink sockets') and call trees without any skb
+    #[arg(long)]
+    pub all_skbs: bool,
     /// Print each call tree as soon as it completes (default for live traces)
     #[arg(long)]
     pub passes: bool,
     /// sch_tdma's view: each transmit window with the packets sent in it,
     /// how long each waited and how much of the window was left; drops and
     /// schedule changes as they happen (-o json: one object per window)
-    #[arg(long, conflicts_with_all = ["trees", "journeys", "passes"])]
+    #[arg(long, conflicts_with_all = ["trees", "packets", "passes"])]
     pub tdma: bool,
 }
 
@@ -88,7 +95,7 @@ pub enum Command {
     /// Which kernel functions can be traced, their skb argument and source
     /// location; --why NAME explains one that cannot
     Functions(FunctionsArgs),
-    /// Interactive view: packet list, call trees and journeys, live or from
+    /// Interactive view: packet list, call trees and hops, live or from
     /// a record (`pkttrace tui FILE` or `-r FILE`)
     Tui(Box<TuiArgs>),
 }
@@ -108,6 +115,10 @@ pub struct TuiArgs {
     /// Packets kept while tracing live; the oldest are evicted beyond
     #[arg(long, value_name = "N", default_value_t = 50_000)]
     pub max_packets: usize,
+    /// Also list the skbs that are no network packets (unix and netlink
+    /// sockets')
+    #[arg(long)]
+    pub all_skbs: bool,
     #[command(flatten)]
     pub trace: TraceArgs,
 }

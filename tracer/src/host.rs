@@ -30,7 +30,7 @@ fn read_trimmed(path: &str) -> String {
         .unwrap_or_default()
 }
 
-fn clock_ns(clock: libc::clockid_t) -> u64 {
+pub(crate) fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -12,6 +12,7 @@ use formats::text::TextPrinter;
 use formats::trees::classic::ClassicPrinter;
 use formats::trees::flat::FlatTrees;
 use formats::trees::json::TreeJsonPrinter;
+use formats::trees::select::TreeSelect;
 use formats::trees::text::TreeTextPrinter;
 
 use crate::cli::{OutputArgs, OutputFormat};
@@ -34,8 +35,8 @@ fn color() -> bool {
 }
 
 /// The sink for `args` on stdout. `frames` says whether call trees can be
-/// built; `journeys_by_default` makes trees group by packet (reports).
-pub fn stdout_sink(args: &OutputArgs, frames: bool, journeys_by_default: bool) -> Box<dyn Sink> {
+/// built; `packets_by_default` makes trees group by packet (reports).
+pub fn stdout_sink(args: &OutputArgs, frames: bool, packets_by_default: bool) -> Box<dyn Sink> {
     let out: Box<dyn Write> = Box::new(BufWriter::with_capacity(STDOUT_BUFFER, std::io::stdout()));
     if args.tdma {
         let format = if args.output == Some(OutputFormat::Json) {
@@ -50,9 +51,10 @@ pub fn stdout_sink(args: &OutputArgs, frames: bool, journeys_by_default: bool) -
     } else {
         OutputFormat::Text
     });
+    let packets = args.packets || (packets_by_default && frames && !args.passes);
     let options = StitchOptions {
-        grouping: if args.journeys || (journeys_by_default && !args.passes) {
-            Grouping::Journeys
+        grouping: if packets {
+            Grouping::Packets
         } else {
             Grouping::Passes
         },
@@ -73,15 +75,37 @@ pub fn stdout_sink(args: &OutputArgs, frames: bool, journeys_by_default: bool) -
         }
     };
     match format {
-        OutputFormat::Text => flat(Box::new(TextPrinter::new(out).with_color(color()))),
-        OutputFormat::Json if args.trees => {
-            Box::new(StitchSink::new(TreeJsonPrinter::new(out), options))
-        }
-        OutputFormat::Json => flat(Box::new(JsonPrinter::new(out))),
-        OutputFormat::Tree => Box::new(StitchSink::new(
-            TreeTextPrinter::new(out).with_color(color()),
+        OutputFormat::Text if args.packets => Box::new(StitchSink::new(
+            TreeSelect::new(
+                TreeTextPrinter::new(out)
+                    .with_color(color())
+                    .with_trees(false),
+                args.all_skbs,
+                Vec::new(),
+            ),
             options,
         )),
-        OutputFormat::Classic => Box::new(StitchSink::new(ClassicPrinter::new(out), options)),
+        OutputFormat::Text => flat(Box::new(TextPrinter::new(out).with_color(color()))),
+        OutputFormat::Json if args.trees || args.packets => Box::new(StitchSink::new(
+            TreeSelect::new(
+                TreeJsonPrinter::new(out).with_trees(args.trees),
+                args.all_skbs,
+                Vec::new(),
+            ),
+            options,
+        )),
+        OutputFormat::Json => flat(Box::new(JsonPrinter::new(out))),
+        OutputFormat::Tree => Box::new(StitchSink::new(
+            TreeSelect::new(
+                TreeTextPrinter::new(out).with_color(color()),
+                args.all_skbs,
+                Vec::new(),
+            ),
+            options,
+        )),
+        OutputFormat::Classic => Box::new(StitchSink::new(
+            TreeSelect::new(ClassicPrinter::new(out), args.all_skbs, Vec::new()),
+            options,
+        )),
     }
 }

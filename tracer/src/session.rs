@@ -696,7 +696,10 @@ impl Session {
             if reader_gone {
                 return Ok(self.summary(events, started));
             }
-            match sink.flush() {
+            let flushed = sink
+                .clock(crate::host::clock_ns(libc::CLOCK_MONOTONIC))
+                .and_then(|()| sink.flush());
+            match flushed {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                     return Ok(self.summary(events, started));
                 }

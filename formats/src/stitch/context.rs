@@ -220,6 +220,18 @@ impl Contexts {
         }
     }
 
+    /// Whether a pass still open (on a CPU, or a sleeping task's) has seen
+    /// `skb`: its events there are not filed yet.
+    pub fn holds(&self, skb: u64) -> bool {
+        let running = self
+            .cpus
+            .iter()
+            .flat_map(|stack| &stack.levels[..stack.active]);
+        running
+            .chain(self.sleeping.values())
+            .any(|level| level.pass.skbs.contains(&skb))
+    }
+
     /// Takes back a pass the sinks are done with, for reuse.
     pub fn recycle(&mut self, pass: Pass) {
         self.spare.give(pass);

@@ -1,5 +1,5 @@
 //! A map that knows which entry was used least recently: what the stitcher
-//! evicts when a limit is reached, and where idle journeys are found, in O(1).
+//! evicts when a limit is reached, and where idle packets are found, in O(1).
 
 use std::collections::HashMap;
 
@@ -66,6 +66,16 @@ impl<V> Lru<V> {
         self.index.insert(key, at);
         self.link_newest(at);
         previous
+    }
+
+    pub fn get(&self, key: u64) -> Option<&V> {
+        let at = *self.index.get(&key)?;
+        self.slots[at as usize].value.as_ref()
+    }
+
+    /// Every value, in no particular order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.slots.iter().filter_map(|slot| slot.value.as_ref())
     }
 
     pub fn get_mut(&mut self, key: u64) -> Option<&mut V> {

@@ -1,5 +1,5 @@
 //! The stitcher: turns the flat event stream into call trees ("passes") and
-//! groups them into packet "journeys".
+//! groups them into packets.
 //!
 //! Events reach userspace through one ring buffer from all CPUs: in time
 //! order per CPU, roughly so across CPUs. Function entries and exits nest
@@ -8,8 +8,9 @@
 //! exit closes the innermost open frame of the same probe, a tracepoint or
 //! a function without an skb argument becomes part of the innermost open
 //! frame. When the outermost frame returns, the tree is complete and handed
-//! to a [`TreeSink`]. With [`Grouping::Journeys`] the trees are first filed
-//! by skb ([`Journey`]) and handed over once the packet's life ended.
+//! to a [`TreeSink`]. With [`Grouping::Packets`] the trees are first split
+//! between the packets whose skbs they saw ([`Packet`], module `packet`)
+//! and handed over once each packet's life ended.
 //!
 //! Lost events, probes attached mid-call and odd input never make the
 //! stitcher guess a parent: unmatched exits become trees of their own,
@@ -17,9 +18,9 @@
 //! counted in [`StitchStats`].
 
 mod context;
-mod journey;
 mod lru;
 mod options;
+mod packet;
 mod pass;
 mod roles;
 mod tree_sink;
@@ -36,11 +37,14 @@ use crate::abi::RawEvent;
 use crate::meta::TraceMeta;
 
 use context::{Contexts, Output};
-use journey::Journeys;
+use packet::Packets;
 use roles::ProbeRoles;
 
-pub use journey::{Gap, Journey, JourneyEnd, SkbLife, Waiting};
 pub use options::{Grouping, StitchLimits, StitchOptions};
+pub use packet::{
+    Gap, HeaderChange, Hop, Outcome, OutcomeNames, Packet, PacketEnd, Place, Sighting, SkbLife,
+    SkbOrigin, Task, Unknown, Waiting, outcome_text, place_text,
+};
 pub use pass::{CutReason, Node, NodeKind, Pass};
 pub use roles::SKB_CLONING_FUNCTIONS;
 pub use tree_sink::{StitchSink, StitchStats, TreeSink};
@@ -51,12 +55,12 @@ pub struct Stitcher {
     grouping: Grouping,
     roles: ProbeRoles,
     contexts: Contexts,
-    journeys: Journeys,
+    packets: Packets,
     stats: StitchStats,
-    /// The latest event time seen: the trace's clock for idle journeys.
+    /// The latest event time seen: the trace's clock for idle packets.
     now_ns: u64,
     done_passes: Vec<Pass>,
-    done_journeys: Vec<Journey>,
+    done_packets: Vec<Packet>,
 }
 
 impl Stitcher {
@@ -65,11 +69,11 @@ impl Stitcher {
             grouping: options.grouping,
             roles: ProbeRoles::new(meta),
             contexts: Contexts::new(options.limits, meta.frames_per_task),
-            journeys: Journeys::new(options.journey_idle_ns, options.limits),
+            packets: Packets::new(options.packet_idle_ns, options.limits),
             stats: StitchStats::default(),
             now_ns: 0,
             done_passes: Vec::new(),
-            done_journeys: Vec::new(),
+            done_packets: Vec::new(),
         }
     }
 
@@ -108,7 +112,22 @@ impl Stitcher {
             roles: &self.roles,
         });
         self.deliver(sink)?;
-        self.journeys.finish(&mut self.done_journeys);
+        self.packets.finish(&self.roles, &mut self.done_packets);
+        self.deliver(sink)
+    }
+
+    /// The trace's clock reached `now_ns`: packets that waited long enough
+    /// are handed over.
+    pub fn advance<S: TreeSink + ?Sized>(&mut self, now_ns: u64, sink: &mut S) -> io::Result<()> {
+        self.now_ns = self.now_ns.max(now_ns);
+        let contexts = &self.contexts;
+        self.packets.tick(
+            self.now_ns,
+            &self.roles,
+            &|skb| contexts.holds(skb),
+            &mut self.done_packets,
+            &mut self.stats,
+        );
         self.deliver(sink)
     }
 
@@ -116,12 +135,12 @@ impl Stitcher {
         &self.stats
     }
 
-    /// Hands completed passes (or the journeys they complete) to the sink.
+    /// Hands completed passes (or the packets they complete) to the sink.
     /// On a sink error the rest is dropped: output is broken anyway.
     fn deliver<S: TreeSink + ?Sized>(&mut self, sink: &mut S) -> io::Result<()> {
         let result = self.deliver_all(sink);
         self.done_passes.clear();
-        self.done_journeys.clear();
+        self.done_packets.clear();
         result
     }
 
@@ -140,19 +159,23 @@ impl Stitcher {
                     sink.pass(&pass)?;
                     self.contexts.recycle(pass);
                 }
-                Grouping::Journeys => self.journeys.add(
-                    pass,
-                    self.now_ns,
-                    &self.roles,
-                    &mut self.done_journeys,
-                    &mut self.stats,
-                ),
+                Grouping::Packets => {
+                    let contexts = &self.contexts;
+                    self.packets.add(
+                        pass,
+                        self.now_ns,
+                        &self.roles,
+                        &|skb| contexts.holds(skb),
+                        &mut self.done_packets,
+                        &mut self.stats,
+                    );
+                }
             }
         }
-        for journey in self.done_journeys.drain(..) {
-            self.stats.journeys += 1;
-            sink.journey(&journey)?;
-            for pass in journey.passes {
+        for packet in self.done_packets.drain(..) {
+            self.stats.packets += 1;
+            sink.packet(&packet)?;
+            for pass in packet.passes {
                 if let Ok(pass) = Rc::try_unwrap(pass) {
                     self.contexts.recycle(pass);
                 }

@@ -8,12 +8,12 @@ pub enum Grouping {
     Passes,
     /// Call trees grouped by skb, each group once all its skbs were freed
     /// (or it went idle): for reports.
-    Journeys,
+    Packets,
 }
 
 /// Bounds on what the stitcher holds, so a hostile or broken event stream
 /// cannot exhaust memory. Reaching one never loses events silently: trees
-/// are cut or journeys emitted early, marked, and counted in
+/// are cut or packets emitted early, marked, and counted in
 /// [`StitchStats`](super::StitchStats).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StitchLimits {
@@ -24,25 +24,25 @@ pub struct StitchLimits {
     pub nodes_per_pass: u32,
     /// Tasks kept asleep (or preempted) inside traced functions.
     pub sleeping_tasks: u32,
-    /// Journeys waiting for their skbs to be freed.
-    pub open_journeys: u32,
-    /// Passes kept per journey before it is emitted and continued afresh.
-    pub passes_per_journey: u32,
-    /// Nodes held by all open journeys together.
-    pub journey_nodes: u64,
+    /// Packets waiting for their skbs to be freed.
+    pub open_packets: u32,
+    /// Passes kept per packet before it is emitted and continued afresh.
+    pub passes_per_packet: u32,
+    /// Nodes held by all open packets together.
+    pub packet_nodes: u64,
 }
 
 impl Default for StitchLimits {
     /// A node is about 400 bytes: sleeping tasks hold at most ~100 MB of
-    /// trees, open journeys as much.
+    /// trees, open packets as much.
     fn default() -> Self {
         StitchLimits {
             open_frames: 128,
             nodes_per_pass: 1024,
             sleeping_tasks: 256,
-            open_journeys: 16_384,
-            passes_per_journey: 64,
-            journey_nodes: 1 << 18,
+            open_packets: 16_384,
+            passes_per_packet: 64,
+            packet_nodes: 1 << 18,
         }
     }
 }
@@ -50,9 +50,9 @@ impl Default for StitchLimits {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StitchOptions {
     pub grouping: Grouping,
-    /// A journey none of whose skbs was seen for this long (trace time) is
+    /// A packet none of whose skbs was seen for this long (trace time) is
     /// emitted even though not all its skbs were seen freed.
-    pub journey_idle_ns: u64,
+    pub packet_idle_ns: u64,
     pub limits: StitchLimits,
 }
 
@@ -60,7 +60,7 @@ impl Default for StitchOptions {
     fn default() -> Self {
         StitchOptions {
             grouping: Grouping::default(),
-            journey_idle_ns: 1_000_000_000,
+            packet_idle_ns: 1_000_000_000,
             limits: StitchLimits::default(),
         }
     }

@@ -8,7 +8,7 @@ use crate::meta::{
 };
 use crate::sink::{Sink, Summary};
 
-use super::{Journey, NodeKind, Pass, StitchOptions, StitchSink, StitchStats, TreeSink};
+use super::{NodeKind, Packet, Pass, StitchOptions, StitchSink, StitchStats, TreeSink};
 
 /// Function probe ids of [`meta`].
 pub mod func {
@@ -23,6 +23,7 @@ pub mod func {
     pub const NETIF_RX: u32 = 1008;
     pub const IP_RCV: u32 = 1009;
     pub const SKB_CLONE: u32 = 1010;
+    pub const IP_FORWARD: u32 = 1011;
 }
 
 /// `int` as BTF describes it.
@@ -54,6 +55,7 @@ const FUNCTIONS: &[(u32, &str, &str, RetType)] = &[
     (func::NETIF_RX, "netif_rx", "dev", INT),
     (func::IP_RCV, "ip_rcv", "ip", INT),
     (func::SKB_CLONE, "skb_clone", "skb", RetType::Pointer),
+    (func::IP_FORWARD, "ip_forward", "ip", INT),
 ];
 
 /// Trace start: 19:26:16 UTC on some day, as monotonic 1000 s.
@@ -186,7 +188,7 @@ pub fn through<T: TreeSink>(trees: T, options: StitchOptions, events: &[RawEvent
 #[derive(Default)]
 pub struct Collect {
     pub passes: Vec<Pass>,
-    pub journeys: Vec<Journey>,
+    pub packets: Vec<Packet>,
     pub stats: Option<StitchStats>,
 }
 
@@ -200,8 +202,8 @@ impl TreeSink for Collect {
         Ok(())
     }
 
-    fn journey(&mut self, journey: &Journey) -> io::Result<()> {
-        self.journeys.push(journey.clone());
+    fn packet(&mut self, packet: &Packet) -> io::Result<()> {
+        self.packets.push(packet.clone());
         Ok(())
     }
 

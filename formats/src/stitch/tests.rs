@@ -26,11 +26,11 @@ fn passes(events: &[RawEvent]) -> Collect {
     run(events, StitchOptions::default())
 }
 
-fn journeys(events: &[RawEvent]) -> Collect {
+fn packets(events: &[RawEvent]) -> Collect {
     run(
         events,
         StitchOptions {
-            grouping: Grouping::Journeys,
+            grouping: Grouping::Packets,
             ..StitchOptions::default()
         },
     )
@@ -354,8 +354,8 @@ fn lost_events_and_the_end_of_input_cut_open_trees() {
 }
 
 #[test]
-fn a_journey_follows_the_skb_through_the_qdisc_to_another_cpu() {
-    let out = journeys(&[
+fn a_packet_follows_the_skb_through_the_qdisc_to_another_cpu() {
+    let out = packets(&[
         entry(0, func::IP_QUEUE_XMIT, 10, S1),
         entry(0, func::DEV_QUEUE_XMIT, 11, S1),
         point(0, probe_id::QDISC_ENQUEUE, 12, S1, 1),
@@ -373,42 +373,42 @@ fn a_journey_follows_the_skb_through_the_qdisc_to_another_cpu() {
         softirq_exit(1, 51, 3),
     ]);
     assert_eq!(out.passes.len(), 0);
-    assert_eq!(out.journeys.len(), 2);
-    let other = &out.journeys[0];
-    assert_eq!((other.passes.len(), other.end), (1, JourneyEnd::Freed));
-    let journey = &out.journeys[1];
-    assert_eq!(journey.end, JourneyEnd::Freed);
+    assert_eq!(out.packets.len(), 2);
+    let other = &out.packets[0];
+    assert_eq!((other.passes.len(), other.end), (1, PacketEnd::Freed));
+    let packet = &out.packets[1];
+    assert_eq!(packet.end, PacketEnd::Freed);
     assert_eq!(
-        journey.skbs,
+        packet.skbs,
         [SkbLife {
             skb: S1,
-            clone_of: None,
+            origin: SkbOrigin::First,
             freed: true
         }]
     );
-    let cpus: Vec<u32> = journey.passes.iter().map(|p| p.cpu).collect();
+    let cpus: Vec<u32> = packet.passes.iter().map(|p| p.cpu).collect();
     assert_eq!(cpus, [0, 1, 1]);
     assert_eq!(
-        journey.gap_before(1),
+        packet.gap_before(1),
         Some(Gap {
             ns: 16_000,
             waiting: Waiting::Qdisc
         })
     );
     assert_eq!(
-        journey.gap_before(2),
+        packet.gap_before(2),
         Some(Gap {
             ns: 10_000,
             waiting: Waiting::Softirq(3)
         })
     );
-    assert_eq!(journey.gap_before(0), None);
-    assert_eq!(journey.duration_ns(), 40_000);
+    assert_eq!(packet.gap_before(0), None);
+    assert_eq!(packet.duration_ns(), 40_000);
 }
 
 #[test]
-fn clones_join_the_journey_of_their_original() {
-    let out = journeys(&[
+fn clones_join_the_packet_of_their_original() {
+    let out = packets(&[
         entry(0, func::TCP_V4_CONNECT, 1, 0),
         entry(0, func::SKB_CLONE, 2, S1),
         exit(0, func::SKB_CLONE, 3, S1, S2 as i64),
@@ -422,36 +422,50 @@ fn clones_join_the_journey_of_their_original() {
         point(1, probe_id::CONSUME_SKB, 22, S3, 0),
         exit(1, func::TCP_V4_RCV, 23, S3, 0),
     ]);
-    // The ACK's journey is touched first in the pass that ends both.
-    assert_eq!(out.journeys.len(), 2);
-    let data = &out.journeys[1];
-    assert_eq!(data.end, JourneyEnd::Freed);
+    assert_eq!(out.packets.len(), 2);
+    let data = out.packets.iter().find(|p| p.skbs[0].skb == S1).unwrap();
+    assert_eq!(data.end, PacketEnd::Freed);
     assert_eq!(
         data.skbs,
         [
             SkbLife {
                 skb: S1,
-                clone_of: None,
+                origin: SkbOrigin::First,
                 freed: true
             },
             SkbLife {
                 skb: S2,
-                clone_of: Some(S1),
+                origin: SkbOrigin::Clone { of: S1 },
                 freed: true
             }
         ]
     );
     assert_eq!(data.passes.len(), 3);
     assert_eq!(data.passes[0].skbs, [S1, S2]);
-    // The ACK's pass is in both journeys.
-    let ack = &out.journeys[0];
+    // The pass of the ACK that frees the data segment is split: the ACK
+    // keeps its own nodes, the segment its free under the ACK's call.
+    let probes = |pass: &Pass| {
+        pass.nodes
+            .iter()
+            .map(|n| n.event.probe_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        probes(&data.passes[2]),
+        [func::TCP_V4_RCV, probe_id::KFREE_SKB]
+    );
+    assert_eq!(data.passes[2].nodes[0].end, 2);
+    let ack = out.packets.iter().find(|p| p.skbs[0].skb == S3).unwrap();
     assert_eq!(ack.skbs.len(), 1);
-    assert!(Rc::ptr_eq(&ack.passes[0], &data.passes[2]));
+    assert_eq!(
+        probes(&ack.passes[0]),
+        [func::TCP_V4_RCV, probe_id::CONSUME_SKB]
+    );
 }
 
 #[test]
-fn a_reused_address_starts_a_new_journey() {
-    let out = journeys(&[
+fn a_reused_address_starts_a_new_packet() {
+    let out = packets(&[
         entry(0, func::IP_RCV, 1, S1),
         point(0, probe_id::KFREE_SKB, 2, S1, 3),
         // Freed, then reallocated within the same pass.
@@ -460,27 +474,27 @@ fn a_reused_address_starts_a_new_journey() {
         entry(0, func::IP_RCV, 5, S1),
         exit(0, func::IP_RCV, 6, S1, 0),
     ]);
-    let ends: Vec<(JourneyEnd, usize)> = out
-        .journeys
+    let ends: Vec<(PacketEnd, usize)> = out
+        .packets
         .iter()
         .map(|j| (j.end, j.passes.len()))
         .collect();
-    assert_eq!(ends, [(JourneyEnd::Freed, 1), (JourneyEnd::TraceEnd, 2)]);
+    assert_eq!(ends, [(PacketEnd::Freed, 1), (PacketEnd::TraceEnd, 2)]);
 }
 
 #[test]
-fn idle_journeys_and_skb_less_passes_are_emitted() {
-    let out = journeys(&[
+fn idle_packets_and_skb_less_passes_are_emitted() {
+    let out = packets(&[
         entry(0, func::IP_RCV, 1, S1),
         exit(0, func::IP_RCV, 2, S1, 0),
         point(0, probe_id::INET_SOCK_SET_STATE, 3, 0, 7),
         entry(0, func::IP_RCV, 2_000_000, S2),
         exit(0, func::IP_RCV, 2_000_001, S2, 0),
     ]);
-    let ends: Vec<JourneyEnd> = out.journeys.iter().map(|j| j.end).collect();
+    let ends: Vec<PacketEnd> = out.packets.iter().map(|j| j.end).collect();
     assert_eq!(
         ends,
-        [JourneyEnd::NoSkb, JourneyEnd::Idle, JourneyEnd::TraceEnd]
+        [PacketEnd::NoSkb, PacketEnd::Idle, PacketEnd::TraceEnd]
     );
 }
 
@@ -489,8 +503,8 @@ fn limits_cut_count_and_evict() {
     let limits = StitchLimits {
         open_frames: 2,
         nodes_per_pass: 3,
-        open_journeys: 2,
-        passes_per_journey: 2,
+        open_packets: 2,
+        passes_per_packet: 2,
         ..StitchLimits::default()
     };
     let options = |grouping| StitchOptions {
@@ -552,25 +566,25 @@ fn limits_cut_count_and_evict() {
             ]
         }))
         .collect();
-    let out = run(&many, options(Grouping::Journeys));
-    let ends: Vec<(u64, JourneyEnd, bool)> = out
-        .journeys
+    let out = run(&many, options(Grouping::Packets));
+    let ends: Vec<(u64, PacketEnd, bool)> = out
+        .packets
         .iter()
         .map(|j| (j.skbs[0].skb, j.end, j.continued))
         .collect();
     assert_eq!(
         ends,
         [
-            (S1, JourneyEnd::Evicted, false),
-            (S1 + 0x100, JourneyEnd::Evicted, false),
-            (S1 + 0x200, JourneyEnd::Evicted, false),
-            (S3, JourneyEnd::PassLimit, false),
-            (S1 + 0x300, JourneyEnd::TraceEnd, false),
-            (S3, JourneyEnd::TraceEnd, true),
+            (S1, PacketEnd::Evicted, false),
+            (S1 + 0x100, PacketEnd::Evicted, false),
+            (S1 + 0x200, PacketEnd::Evicted, false),
+            (S3, PacketEnd::PassLimit, false),
+            (S1 + 0x300, PacketEnd::TraceEnd, false),
+            (S3, PacketEnd::TraceEnd, true),
         ]
     );
-    assert_eq!(stats(&out).journeys_evicted, 3);
-    assert_eq!(stats(&out).journeys_split, 1);
+    assert_eq!(stats(&out).packets_evicted, 3);
+    assert_eq!(stats(&out).packets_split, 1);
 }
 
 #[test]
@@ -651,15 +665,15 @@ fn random_input_never_panics_and_yields_well_formed_trees() {
             open_frames: 1 + noise.below(6) as u32,
             nodes_per_pass: 1 + noise.below(12) as u32,
             sleeping_tasks: noise.below(3) as u32,
-            open_journeys: noise.below(5) as u32,
-            passes_per_journey: noise.below(4) as u32,
-            journey_nodes: noise.below(40),
+            open_packets: noise.below(5) as u32,
+            passes_per_packet: noise.below(4) as u32,
+            packet_nodes: noise.below(40),
         };
-        for grouping in [Grouping::Passes, Grouping::Journeys] {
+        for grouping in [Grouping::Passes, Grouping::Packets] {
             let meta = meta();
             let options = StitchOptions {
                 grouping,
-                journey_idle_ns: noise.below(50_000),
+                packet_idle_ns: noise.below(50_000),
                 limits,
             };
             let mut stitcher = Stitcher::new(&meta, options);
@@ -675,16 +689,16 @@ fn random_input_never_panics_and_yields_well_formed_trees() {
             }
             stitcher.finish(&mut out).unwrap();
             out.passes.iter().for_each(check_pass);
-            for journey in &out.journeys {
-                journey.passes.iter().for_each(|p| check_pass(p));
-                for i in 0..=journey.passes.len() {
-                    let _ = journey.gap_before(i);
+            for packet in &out.packets {
+                packet.passes.iter().for_each(|p| check_pass(p));
+                for i in 0..=packet.passes.len() {
+                    let _ = packet.gap_before(i);
                 }
             }
             let stats = stitcher.stats();
             let (delivered, counted) = match grouping {
                 Grouping::Passes => (out.passes.len() as u64, stats.passes),
-                Grouping::Journeys => (out.journeys.len() as u64, stats.journeys),
+                Grouping::Packets => (out.packets.len() as u64, stats.packets),
             };
             assert_eq!(delivered, counted);
         }

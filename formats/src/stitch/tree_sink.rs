@@ -12,16 +12,16 @@ use crate::sink::{Sink, Summary};
 use crate::stack::{Stack, StackFrame};
 
 use super::Stitcher;
-use super::journey::Journey;
 use super::options::StitchOptions;
+use super::packet::Packet;
 use super::pass::Pass;
 
-/// A consumer of stitched output: `begin` once, then passes or journeys
+/// A consumer of stitched output: `begin` once, then passes or packets
 /// (per [`Grouping`](super::Grouping)), then `finish` once.
 pub trait TreeSink {
     fn begin(&mut self, meta: &TraceMeta) -> io::Result<()>;
     fn pass(&mut self, pass: &Pass) -> io::Result<()>;
-    fn journey(&mut self, journey: &Journey) -> io::Result<()>;
+    fn packet(&mut self, packet: &Packet) -> io::Result<()>;
     fn finish(&mut self, summary: &Summary, stats: &StitchStats) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -45,7 +45,7 @@ pub struct StitchStats {
     /// Trees made only of tentative frames (functions without an skb whose
     /// socket did not pass the filter, with no match inside): not shown.
     pub tentative_passes: u64,
-    pub journeys: u64,
+    pub packets: u64,
     /// Calls whose exit never came.
     pub missing_exits: u64,
     /// Exits whose entry was never seen.
@@ -58,10 +58,10 @@ pub struct StitchStats {
     pub depth_cuts: u64,
     /// Sleeping tasks whose open frames were evicted.
     pub tasks_evicted: u64,
-    /// Journeys emitted early to stay within the journey limits.
-    pub journeys_evicted: u64,
-    /// Journeys emitted at their pass limit and continued.
-    pub journeys_split: u64,
+    /// Packets emitted early to stay within the packet limits.
+    pub packets_evicted: u64,
+    /// Packets emitted at their pass limit and continued.
+    pub packets_split: u64,
     /// Events from impossible CPU numbers, each shown on its own.
     pub unstitched_events: u64,
     /// Softirq exits without an entry.
@@ -77,15 +77,15 @@ impl StitchStats {
         let StitchStats {
             passes: _,
             tentative_passes: _,
-            journeys: _,
+            packets: _,
             missing_exits,
             orphan_exits,
             omitted_nodes,
             cut_passes,
             depth_cuts,
             tasks_evicted,
-            journeys_evicted,
-            journeys_split,
+            packets_evicted,
+            packets_split,
             unstitched_events,
             stray_softirq_exits,
             untracked_calls,
@@ -97,8 +97,8 @@ impl StitchStats {
             cut_passes,
             depth_cuts,
             tasks_evicted,
-            journeys_evicted,
-            journeys_split,
+            packets_evicted,
+            packets_split,
             unstitched_events,
             stray_softirq_exits,
             untracked_calls,
@@ -182,5 +182,10 @@ impl<T: TreeSink> Sink for StitchSink<T> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.trees.flush()
+    }
+
+    fn clock(&mut self, now_ns: u64) -> io::Result<()> {
+        let (stitcher, trees) = self.started()?;
+        stitcher.advance(now_ns, trees)
     }
 }

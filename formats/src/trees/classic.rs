@@ -29,13 +29,13 @@ use crate::abi::{self, PacketSummary, RawEvent, event_flag, tcp_flag};
 use crate::describe::{Names, has_ports, push_uint};
 use crate::meta::TraceMeta;
 use crate::sink::Summary;
-use crate::stitch::{Journey, Node, NodeKind, Pass, StitchStats, TreeSink};
+use crate::stitch::{Node, NodeKind, Packet, Pass, StitchStats, TreeSink};
 use crate::text::push_endpoint;
 use crate::time::{push_zero_padded, time_of_day};
 
 use super::push_probe_name;
 
-/// Prints passes as the numbered log; journeys as their passes in order.
+/// Prints passes as the numbered log; packets as their passes in order.
 pub struct ClassicPrinter<W: Write> {
     out: W,
     names: Option<Names>,
@@ -102,8 +102,8 @@ impl<W: Write> TreeSink for ClassicPrinter<W> {
         self.write_pass(pass)
     }
 
-    fn journey(&mut self, journey: &Journey) -> io::Result<()> {
-        for pass in &journey.passes {
+    fn packet(&mut self, packet: &Packet) -> io::Result<()> {
+        for pass in &packet.passes {
             self.write_pass(pass)?;
         }
         Ok(())

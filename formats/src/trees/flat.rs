@@ -10,7 +10,7 @@ use crate::abi::RawEvent;
 use crate::meta::TraceMeta;
 use crate::sink::{Sink, Summary};
 use crate::stack::{Stack, StackFrame};
-use crate::stitch::{Journey, Pass, StitchStats, TreeSink};
+use crate::stitch::{Packet, Pass, StitchStats, TreeSink};
 
 /// Replays the events of each completed pass into a flat [`Sink`].
 pub struct FlatTrees<S: Sink> {
@@ -55,8 +55,8 @@ impl<S: Sink> TreeSink for FlatTrees<S> {
         self.replay(pass)
     }
 
-    fn journey(&mut self, journey: &Journey) -> io::Result<()> {
-        for pass in &journey.passes {
+    fn packet(&mut self, packet: &Packet) -> io::Result<()> {
+        for pass in &packet.passes {
             self.replay(pass)?;
         }
         Ok(())

@@ -1,10 +1,10 @@
-//! `-o json --trees`: one JSON object per line for each pass (or journey),
+//! `-o json --trees`: one JSON object per line for each pass (or packet),
 //! its nodes nested in `children`.
 //!
 //! ```text
 //! {"type":"pass","cpu":0,"start_ns":…,"time":"…","duration_ns":12100,"skbs":["0xffff…"],"tree":{…node…}}
-//! {"type":"journey","end":"freed","start_ns":…,"duration_ns":…,"skbs":[{"skb":"0x…","freed":true}],"passes":[{…pass…,"gap_ns":16000,"waiting":"qdisc"},…]}
-//! {"type":"stitch_summary","passes":…,"journeys":…,"missing_exits":…,…}
+//! {"type":"packet","end":"freed","start_ns":…,"duration_ns":…,"skbs":[{"skb":"0x…","freed":true}],"passes":[{…pass…,"gap_ns":16000,"waiting":"qdisc"},…]}
+//! {"type":"stitch_summary","passes":…,"packets":…,"missing_exits":…,…}
 //! ```
 //!
 //! A node has the fields of the flat JSON printer's event (`probe`,
@@ -19,22 +19,28 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::abi::{RawEvent, event_flag};
 use crate::describe::{Names, TcpFlagLetters, push_hex};
+use crate::describe::{c_str, has_ports, ip_addrs, printable};
 use crate::json::{Scratch, event_json};
 use crate::meta::TraceMeta;
 use crate::sink::Summary;
 use crate::stack::StackFrame;
-use crate::stitch::{Journey, JourneyEnd, Node, NodeKind, Pass, StitchStats, TreeSink, Waiting};
+use crate::stitch::{
+    Node, NodeKind, Outcome, OutcomeNames, Packet, PacketEnd, Pass, SkbOrigin, StitchStats,
+    TreeSink, Waiting, outcome_text,
+};
 use crate::time::push_rfc3339;
 
 use super::{share_percent, softirq_name};
 
-/// Prints passes and journeys as JSON lines, each in one `write_all`.
+/// Prints passes and packets as JSON lines, each in one `write_all`.
 pub struct TreeJsonPrinter<W: Write> {
     out: W,
     names: Option<Names>,
     line: Vec<u8>,
     scratch: Scratch,
+    trees: bool,
 }
 
 impl<W: Write> TreeJsonPrinter<W> {
@@ -44,7 +50,15 @@ impl<W: Write> TreeJsonPrinter<W> {
             names: None,
             line: Vec::with_capacity(4096),
             scratch: Scratch::default(),
+            trees: true,
         }
+    }
+
+    /// Whether packets carry their passes (`passes`, each with its `tree`);
+    /// without, a packet is its fields and hops.
+    pub fn with_trees(mut self, trees: bool) -> Self {
+        self.trees = trees;
+        self
     }
 
     pub fn into_inner(self) -> W {
@@ -67,6 +81,7 @@ impl<W: Write> TreeJsonPrinter<W> {
             out: &mut self.line,
             names,
             scratch: &mut self.scratch,
+            trees: self.trees,
         })?;
         self.line.push(b'\n');
         self.out.write_all(&self.line)
@@ -88,8 +103,8 @@ impl<W: Write> TreeSink for TreeJsonPrinter<W> {
         self.write_with(|writer| writer.pass(pass, None))
     }
 
-    fn journey(&mut self, journey: &Journey) -> io::Result<()> {
-        self.write_with(|writer| writer.journey(journey))
+    fn packet(&mut self, packet: &Packet) -> io::Result<()> {
+        self.write_with(|writer| writer.packet(packet))
     }
 
     fn finish(&mut self, summary: &Summary, stats: &StitchStats) -> io::Result<()> {
@@ -138,7 +153,7 @@ struct PassJson<'a> {
     omitted_nodes: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     cut: Option<&'static str>,
-    /// In a journey: time since the previous pass ended, and what the packet did meanwhile.
+    /// In a packet: time since the previous pass ended, and what the packet did meanwhile.
     #[serde(skip_serializing_if = "Option::is_none")]
     gap_ns: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,21 +161,89 @@ struct PassJson<'a> {
 }
 
 #[derive(Serialize)]
-struct JourneyJson {
+struct PacketJson<'a> {
     r#type: &'static str,
     end: &'static str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     continued: bool,
     start_ns: u64,
     duration_ns: u64,
+    /// From the first hop to the outcome.
+    latency_ns: u64,
+    #[serde(flatten)]
+    headers: Option<HeadersJson>,
+    outcome: &'static str,
+    /// The outcome in words, as the text view says it.
+    outcome_text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drop_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drop_location: Option<String>,
+    /// The process its data was copied to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task: Option<TaskJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unknown_why: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    not_network: bool,
+    hops: Vec<HopJson<'a>>,
     skbs: Vec<SkbJson>,
+}
+
+/// The packet's headers as first seen whole.
+#[derive(Serialize)]
+struct HeadersJson {
+    proto: String,
+    saddr: String,
+    daddr: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sport: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dport: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_flags: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u32>,
+    ip_id: u16,
+}
+
+#[derive(Serialize)]
+struct TaskJson {
+    pid: u32,
+    comm: String,
+}
+
+#[derive(Serialize)]
+struct HopJson<'a> {
+    netns: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ifname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ifindex: Option<u32>,
+    cpu: u32,
+    ts_ns: u64,
+    probe: &'a str,
+    /// Since the previous hop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_ns: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    changes: Vec<ChangeJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ChangeJson<'a> {
+    field: &'static str,
+    from: String,
+    to: String,
+    probe: &'a str,
 }
 
 #[derive(Serialize)]
 struct SkbJson {
     skb: String,
+    origin: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    clone_of: Option<String>,
+    of: Option<String>,
     freed: bool,
 }
 
@@ -207,12 +290,14 @@ struct JsonWriter<'a> {
     out: &'a mut Vec<u8>,
     names: &'a Names,
     scratch: &'a mut Scratch,
+    /// Packets carry their passes.
+    trees: bool,
 }
 
-impl JsonWriter<'_> {
-    fn journey(&mut self, journey: &Journey) -> io::Result<()> {
-        if journey.end == JourneyEnd::NoSkb {
-            for (i, pass) in journey.passes.iter().enumerate() {
+impl<'a> JsonWriter<'a> {
+    fn packet(&mut self, packet: &Packet) -> io::Result<()> {
+        if packet.end == PacketEnd::NoSkb {
+            for (i, pass) in packet.passes.iter().enumerate() {
                 if i > 0 {
                     self.out.push(b'\n');
                 }
@@ -220,39 +305,135 @@ impl JsonWriter<'_> {
             }
             return Ok(());
         }
-        open_object(
-            self.out,
-            &JourneyJson {
-                r#type: "journey",
-                end: journey.end.name(),
-                continued: journey.continued,
-                start_ns: journey.start_ns(),
-                duration_ns: journey.duration_ns(),
-                skbs: journey
-                    .skbs
-                    .iter()
-                    .map(|life| SkbJson {
-                        skb: hex(life.skb),
-                        clone_of: life.clone_of.map(hex),
-                        freed: life.freed,
-                    })
-                    .collect(),
-            },
-        )?;
+        open_object(self.out, &self.packet_json(packet))?;
+        if !self.trees {
+            self.out.push(b'}');
+            return Ok(());
+        }
         self.out.extend_from_slice(b",\"passes\":[");
-        for (i, pass) in journey.passes.iter().enumerate() {
+        for (i, pass) in packet.passes.iter().enumerate() {
             if i > 0 {
                 self.out.push(b',');
             }
-            self.pass(pass, Some((journey, i)))?;
+            self.pass(pass, Some((packet, i)))?;
         }
         self.out.extend_from_slice(b"]}");
         Ok(())
     }
 
-    /// A pass, with its gap when it is the `index`th of a journey.
-    fn pass(&mut self, pass: &Pass, in_journey: Option<(&Journey, usize)>) -> io::Result<()> {
-        let gap = in_journey.and_then(|(journey, index)| journey.gap_before(index));
+    fn packet_json<'p>(&self, packet: &'p Packet) -> PacketJson<'p>
+    where
+        'a: 'p,
+    {
+        let names = self.names;
+        let probe = |id: u32| names.probes.get(id).map_or("?", |p| p.name.as_str());
+        let location = |addr: u64| names.locations.get(&addr).cloned();
+        let (drop_reason, drop_location) = match packet.outcome {
+            Outcome::Dropped {
+                reason, location, ..
+            } => (
+                Some(
+                    names
+                        .drop_reasons
+                        .name(reason)
+                        .map_or_else(|| reason.to_string(), str::to_owned),
+                ),
+                (location != 0).then(|| {
+                    names
+                        .locations
+                        .get(&location)
+                        .cloned()
+                        .unwrap_or_else(|| hex(location))
+                }),
+            ),
+            _ => (None, None),
+        };
+        let hops = packet
+            .hops
+            .iter()
+            .enumerate()
+            .map(|(i, hop)| HopJson {
+                netns: hop.place.netns,
+                ifname: (hop.place.ifindex != 0)
+                    .then(|| printable(&String::from_utf8_lossy(c_str(&hop.place.ifname)))),
+                ifindex: (hop.place.ifindex != 0).then_some(hop.place.ifindex),
+                cpu: hop.cpu,
+                ts_ns: hop.ts_ns,
+                probe: probe(hop.probe),
+                latency_ns: i
+                    .checked_sub(1)
+                    .map(|p| hop.ts_ns.saturating_sub(packet.hops[p].ts_ns)),
+                changes: hop
+                    .changes
+                    .iter()
+                    .flat_map(|change| {
+                        change
+                            .fields()
+                            .into_iter()
+                            .map(move |(field, from, to)| ChangeJson {
+                                field,
+                                from,
+                                to,
+                                probe: probe(change.probe),
+                            })
+                    })
+                    .collect(),
+            })
+            .collect();
+        PacketJson {
+            r#type: "packet",
+            end: packet.end.name(),
+            continued: packet.continued,
+            start_ns: packet.start_ns(),
+            duration_ns: packet.duration_ns(),
+            latency_ns: packet.latency_ns(),
+            headers: packet.headers.as_ref().and_then(headers_json),
+            outcome: packet.outcome.name(),
+            outcome_text: outcome_text(
+                &packet.outcome,
+                &OutcomeNames {
+                    probes: &names.probes,
+                    drop_reasons: &names.drop_reasons,
+                    location: &location,
+                },
+            ),
+            drop_reason,
+            drop_location,
+            task: match packet.outcome {
+                Outcome::Delivered {
+                    task: Some(task), ..
+                } => Some(TaskJson {
+                    pid: task.pid,
+                    comm: printable(&String::from_utf8_lossy(c_str(&task.comm))),
+                }),
+                _ => None,
+            },
+            unknown_why: match packet.outcome {
+                Outcome::Unknown { why, .. } => Some(why.name()),
+                _ => None,
+            },
+            not_network: !packet.network,
+            hops,
+            skbs: packet
+                .skbs
+                .iter()
+                .map(|life| SkbJson {
+                    skb: hex(life.skb),
+                    origin: match life.origin {
+                        SkbOrigin::First => "first",
+                        SkbOrigin::Clone { .. } => "clone",
+                        SkbOrigin::Continues { .. } => "continues",
+                    },
+                    of: life.origin.from().map(hex),
+                    freed: life.freed,
+                })
+                .collect(),
+        }
+    }
+
+    /// A pass, with its gap when it is the `index`th of a packet.
+    fn pass(&mut self, pass: &Pass, in_packet: Option<(&Packet, usize)>) -> io::Result<()> {
+        let gap = in_packet.and_then(|(packet, index)| packet.gap_before(index));
         let mut time = Vec::with_capacity(40);
         push_rfc3339(
             &mut time,
@@ -366,6 +547,25 @@ fn softirq_json(vector: u8) -> NameOr {
         Some(name) => NameOr::Name(name),
         None => NameOr::Number(vector),
     }
+}
+
+/// The header fields of a packet's JSON object.
+fn headers_json(event: &RawEvent) -> Option<HeadersJson> {
+    let pkt = &event.pkt;
+    let (_, saddr, daddr) = ip_addrs(pkt)?;
+    let ports = has_ports(pkt.l4_proto);
+    let tcp = pkt.l4_proto == crate::abi::IPPROTO_TCP && event.flags & event_flag::FROM_SOCKET == 0;
+    Some(HeadersJson {
+        proto: crate::describe::l4_proto_names(pkt.l4_proto)
+            .map_or_else(|| pkt.l4_proto.to_string(), |(_, lower)| lower.to_owned()),
+        saddr: saddr.to_string(),
+        daddr: daddr.to_string(),
+        sport: ports.then_some(pkt.sport),
+        dport: ports.then_some(pkt.dport),
+        tcp_flags: tcp.then(|| TcpFlagLetters::new(pkt.tcp_flags).as_str().to_owned()),
+        seq: tcp.then_some(pkt.seq),
+        ip_id: pkt.ip_id,
+    })
 }
 
 #[cfg(test)]
@@ -511,26 +711,30 @@ mod tests {
     }
 
     #[test]
-    fn journeys_hold_their_passes_with_gaps() {
+    fn packets_hold_their_passes_with_gaps() {
         let events = [
             rst(entry(0, func::IP_RCV, 1, SKB)),
             exit(0, func::IP_RCV, 9, SKB, 0),
             exit(0, func::NETIF_RX, 10, 0, 1),
             point(1, probe_id::CONSUME_SKB, 30, SKB, 0),
         ];
-        let lines = render(Grouping::Journeys, &events);
+        let lines = render(Grouping::Packets, &events);
         let kinds: Vec<&Value> = lines.iter().map(|line| &line["type"]).collect();
         assert_eq!(
             kinds,
-            [&json!("pass"), &json!("journey"), &json!("stitch_summary")]
+            [&json!("pass"), &json!("packet"), &json!("stitch_summary")]
         );
-        let journey = &lines[1];
-        assert_eq!(journey["end"], "freed");
+        let packet = &lines[1];
+        assert_eq!(packet["end"], "freed");
         assert_eq!(
-            journey["skbs"],
-            json!([{"skb": "0xffff888004000100", "freed": true}])
+            packet["skbs"],
+            json!([{"skb": "0xffff888004000100", "origin": "first", "freed": true}])
         );
-        let passes = journey["passes"].as_array().unwrap();
+        // Received, then consumed by the stack: delivered, where received.
+        assert_eq!(packet["outcome"], "delivered");
+        assert_eq!(packet["proto"], "tcp");
+        assert_eq!(packet["tcp_flags"], "R");
+        let passes = packet["passes"].as_array().unwrap();
         assert_eq!(passes.len(), 2);
         assert!(passes[0].get("gap_ns").is_none());
         assert_eq!(

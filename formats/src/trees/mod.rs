@@ -3,12 +3,13 @@
 //! * [`text`]: the call-tree view for people (`→ ← ↔ •`).
 //! * [`classic`]: the numbered, indented log of the 2005 NJIT study of the
 //!   Linux TCP/IP stack (`-o classic`).
-//! * [`json`]: one JSON object per pass or journey, with nested children.
+//! * [`json`]: one JSON object per pass or packet, with nested children.
 //! * [`flat`]: the events of kept trees, back to a flat printer.
 
 pub mod classic;
 pub mod flat;
 pub mod json;
+pub mod select;
 pub mod text;
 
 use crate::describe::{Names, push_uint};
@@ -62,13 +63,13 @@ mod tests {
         for seed in 1..20 {
             let mut noise = Noise::new(seed);
             let events: Vec<RawEvent> = (0..2000).map(|_| noise.event()).collect();
-            for grouping in [Grouping::Passes, Grouping::Journeys] {
+            for grouping in [Grouping::Passes, Grouping::Packets] {
                 let options = StitchOptions {
                     grouping,
-                    journey_idle_ns: noise.below(1 << 40),
+                    packet_idle_ns: noise.below(1 << 40),
                     limits: StitchLimits {
                         nodes_per_pass: 1 + noise.below(20) as u32,
-                        open_journeys: noise.below(8) as u32,
+                        open_packets: noise.below(8) as u32,
                         ..StitchLimits::default()
                     },
                 };

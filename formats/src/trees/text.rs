@@ -14,7 +14,7 @@
 //! A call with no calls inside is one line (`↔`), its points below it.
 //! Durations come with their share of the parent call. The skb and packet
 //! are repeated on a line only when they changed since last shown (another
-//! skb, NAT, headers built on transmit). Journeys start with a header that
+//! skb, NAT, headers built on transmit). Packets start with a header that
 //! lists their passes and what the packet did in between.
 
 use std::io::{self, Write};
@@ -25,7 +25,8 @@ use crate::meta::{TraceMeta, ValueKind};
 use crate::sink::Summary;
 use crate::stack::StackFrame;
 use crate::stitch::{
-    CutReason, Journey, JourneyEnd, Node, NodeKind, Pass, StitchStats, TreeSink, Waiting,
+    CutReason, Node, NodeKind, Outcome, OutcomeNames, Packet, PacketEnd, Pass, SkbOrigin,
+    StitchStats, TreeSink, Waiting, outcome_text, place_text,
 };
 use crate::text::{push_packet, push_probe_value};
 use crate::time::{push_zero_padded, time_of_day};
@@ -36,11 +37,13 @@ const COLOR_BAD: &[u8] = b"\x1b[31m";
 const COLOR_RESET: &[u8] = b"\x1b[0m";
 const INDENT: &[u8] = b"    ";
 
-/// Prints passes and journeys as call trees. Each reaches the writer in
+/// Prints passes and packets as call trees. Each reaches the writer in
 /// one `write_all`.
 pub struct TreeTextPrinter<W: Write> {
     out: W,
     color: bool,
+    /// Packets are printed with their passes.
+    trees: bool,
     names: Option<Names>,
     buf: Vec<u8>,
 }
@@ -50,9 +53,17 @@ impl<W: Write> TreeTextPrinter<W> {
         TreeTextPrinter {
             out,
             color: false,
+            trees: true,
             names: None,
             buf: Vec::with_capacity(4096),
         }
+    }
+
+    /// Whether packets come with their passes' call trees; without, a
+    /// packet is its header line and its hops.
+    pub fn with_trees(mut self, trees: bool) -> Self {
+        self.trees = trees;
+        self
     }
 
     /// Enables ANSI colors. The caller decides (terminal, `NO_COLOR`).
@@ -94,8 +105,9 @@ impl<W: Write> TreeSink for TreeTextPrinter<W> {
         self.write_with(|writer| writer.pass(pass))
     }
 
-    fn journey(&mut self, journey: &Journey) -> io::Result<()> {
-        self.write_with(|writer| writer.journey(journey))
+    fn packet(&mut self, packet: &Packet) -> io::Result<()> {
+        let trees = self.trees;
+        self.write_with(|writer| writer.packet(packet, trees))
     }
 
     /// Tells what the stitcher had to cut or evict, if anything.
@@ -123,11 +135,8 @@ fn push_stats(out: &mut Vec<u8>, stats: &StitchStats) {
         (stats.depth_cuts, "trees cut for depth"),
         (stats.tasks_evicted, "sleeping tasks evicted (limit)"),
         (stats.omitted_nodes, "events not kept (tree size limit)"),
-        (
-            stats.journeys_evicted,
-            "journeys evicted (open journey limit)",
-        ),
-        (stats.journeys_split, "journeys split (pass limit)"),
+        (stats.packets_evicted, "packets evicted (open packet limit)"),
+        (stats.packets_split, "packets split (pass limit)"),
         (stats.unstitched_events, "events from impossible CPUs"),
         (stats.stray_softirq_exits, "softirq exits without entry"),
         (
@@ -165,16 +174,18 @@ impl<'a> TreeWriter<'a> {
         }
     }
 
-    /// A journey's header, its passes, and a blank line; a pass that saw
+    /// A packet's header, its passes, and a blank line; a pass that saw
     /// no skb just as itself.
-    fn journey(&mut self, journey: &Journey) {
-        if journey.end == JourneyEnd::NoSkb {
-            journey.passes.iter().for_each(|pass| self.pass(pass));
+    fn packet(&mut self, packet: &Packet, trees: bool) {
+        if packet.end == PacketEnd::NoSkb {
+            packet.passes.iter().for_each(|pass| self.pass(pass));
             return;
         }
-        self.journey_header(journey);
-        journey.passes.iter().for_each(|pass| self.pass(pass));
-        self.out.push(b'\n');
+        self.packet_header(packet, trees);
+        if trees {
+            packet.passes.iter().for_each(|pass| self.pass(pass));
+            self.out.push(b'\n');
+        }
     }
 
     fn pass(&mut self, pass: &Pass) {
@@ -380,37 +391,120 @@ impl<'a> TreeWriter<'a> {
         self.out.push(b'\n');
     }
 
-    /// `══ journey  skb …  +1 clone  3 passes  40.0us  all freed`, then one
-    /// line per pass and one per gap between passes.
-    fn journey_header(&mut self, journey: &Journey) {
-        self.out.extend_from_slice("══ journey".as_bytes());
-        if journey.continued {
+    /// `══ packet  TCP … [S] …  delivered at … to nc/370  3 hops 1.2ms  skb …
+    /// +1 clone  3 passes  all freed`, then one line per hop (with the
+    /// header rewrites first seen there), per pass, and per gap between
+    /// passes.
+    fn packet_header(&mut self, packet: &Packet, trees: bool) {
+        self.out.extend_from_slice("══ packet".as_bytes());
+        if packet.continued {
             self.out.extend_from_slice(b" (continued)");
         }
-        if let Some(first) = journey.skbs.first() {
+        if let Some(headers) = &packet.headers {
+            self.out.extend_from_slice(b"  ");
+            push_packet(self.out, headers);
+            trim_end_spaces(self.out);
+        }
+        let names = self.names;
+        let location = |addr: u64| names.locations.get(&addr).cloned();
+        let outcome = outcome_text(
+            &packet.outcome,
+            &OutcomeNames {
+                probes: &names.probes,
+                drop_reasons: &names.drop_reasons,
+                location: &location,
+            },
+        );
+        self.out.extend_from_slice(b"  ");
+        let bad = matches!(packet.outcome, Outcome::Dropped { .. });
+        if bad && self.color {
+            self.out.extend_from_slice(COLOR_BAD);
+        }
+        self.out.extend_from_slice(outcome.as_bytes());
+        if bad && self.color {
+            self.out.extend_from_slice(COLOR_RESET);
+        }
+        self.out.extend_from_slice(b"  ");
+        push_uint(self.out, packet.hops.len());
+        self.out.extend_from_slice(if packet.hops.len() == 1 {
+            b" hop "
+        } else {
+            b" hops "
+        });
+        push_duration(self.out, packet.latency_ns());
+        if let Some(first) = packet.skbs.first() {
             self.out.extend_from_slice(b"  skb ");
             push_skb(self.out, first.skb);
         }
-        let clones = journey.skbs.iter().filter(|l| l.clone_of.is_some()).count();
-        if clones > 0 {
-            self.out.extend_from_slice(b" +");
-            push_uint(self.out, clones);
-            self.out
-                .extend_from_slice(if clones == 1 { b" clone" } else { b" clones" });
+        let clones = packet
+            .skbs
+            .iter()
+            .filter(|l| matches!(l.origin, SkbOrigin::Clone { .. }))
+            .count();
+        let continued = packet
+            .skbs
+            .iter()
+            .filter(|l| matches!(l.origin, SkbOrigin::Continues { .. }))
+            .count();
+        for (count, one, many) in [
+            (clones, &b" clone"[..], &b" clones"[..]),
+            (continued, b" by headers", b" by headers"),
+        ] {
+            if count > 0 {
+                self.out.extend_from_slice(b" +");
+                push_uint(self.out, count);
+                self.out
+                    .extend_from_slice(if count == 1 { one } else { many });
+            }
         }
         self.out.extend_from_slice(b"  ");
-        push_uint(self.out, journey.passes.len());
-        self.out.extend_from_slice(if journey.passes.len() == 1 {
+        push_uint(self.out, packet.passes.len());
+        self.out.extend_from_slice(if packet.passes.len() == 1 {
             b" pass  "
         } else {
             b" passes  "
         });
-        push_duration(self.out, journey.duration_ns());
-        self.out.extend_from_slice(b"  ");
-        self.out.extend_from_slice(end_text(journey.end).as_bytes());
+        self.out.extend_from_slice(end_text(packet.end).as_bytes());
         self.out.push(b'\n');
-        for (i, pass) in journey.passes.iter().enumerate() {
-            if let Some(gap) = journey.gap_before(i) {
+        for (i, hop) in packet.hops.iter().enumerate() {
+            self.out.extend_from_slice(b"   hop ");
+            push_uint(self.out, i + 1);
+            self.out.extend_from_slice(b"  ");
+            self.out
+                .extend_from_slice(place_text(&hop.place).as_bytes());
+            self.out.extend_from_slice(b"  cpu ");
+            push_uint(self.out, hop.cpu);
+            self.out.extend_from_slice(b"  ");
+            self.time_of_day(hop.ts_ns);
+            if let Some(previous) = i.checked_sub(1).and_then(|p| packet.hops.get(p)) {
+                self.out.extend_from_slice(b"  +");
+                push_duration(self.out, hop.ts_ns.saturating_sub(previous.ts_ns));
+            }
+            self.out.extend_from_slice(b"  ");
+            push_probe_name(self.out, self.names, hop.probe);
+            self.out.push(b'\n');
+            for change in &hop.changes {
+                self.out.extend_from_slice(b"         ");
+                for (j, (field, before, after)) in change.fields().iter().enumerate() {
+                    if j > 0 {
+                        self.out.extend_from_slice(b", ");
+                    }
+                    self.out.extend_from_slice(field.as_bytes());
+                    self.out.push(b' ');
+                    self.out.extend_from_slice(before.as_bytes());
+                    self.out.extend_from_slice(" → ".as_bytes());
+                    self.out.extend_from_slice(after.as_bytes());
+                }
+                self.out.extend_from_slice(b"  (at ");
+                push_probe_name(self.out, self.names, change.probe);
+                self.out.extend_from_slice(b")\n");
+            }
+        }
+        if !trees {
+            return;
+        }
+        for (i, pass) in packet.passes.iter().enumerate() {
+            if let Some(gap) = packet.gap_before(i) {
                 self.out.extend_from_slice("      … ".as_bytes());
                 if gap.ns < 0 {
                     self.out.extend_from_slice(b"overlapping by ");
@@ -533,14 +627,14 @@ fn cut_text(reason: CutReason) -> &'static str {
     }
 }
 
-fn end_text(end: JourneyEnd) -> &'static str {
+fn end_text(end: PacketEnd) -> &'static str {
     match end {
-        JourneyEnd::Freed => "all freed",
-        JourneyEnd::Idle => "went idle before all were freed",
-        JourneyEnd::Evicted => "evicted: too many open journeys",
-        JourneyEnd::PassLimit => "continues: pass limit",
-        JourneyEnd::TraceEnd => "trace ended before all were freed",
-        JourneyEnd::NoSkb => "no skb",
+        PacketEnd::Freed => "all freed",
+        PacketEnd::Idle => "went idle before all were freed",
+        PacketEnd::Evicted => "evicted: too many open packets",
+        PacketEnd::PassLimit => "continues: pass limit",
+        PacketEnd::TraceEnd => "trace ended before all were freed",
+        PacketEnd::NoSkb => "no skb",
     }
 }
 
@@ -748,7 +842,7 @@ mod tests {
     }
 
     #[test]
-    fn journeys_list_their_passes_and_gaps() {
+    fn packets_list_their_passes_and_gaps() {
         let events = [
             syn(entry(0, func::IP_QUEUE_XMIT, 10, SKB)),
             entry(0, func::SKB_CLONE, 11, SKB),
@@ -765,11 +859,12 @@ mod tests {
             syn(point(1, probe_id::KFREE_SKB, 90, SKB, 2)),
         ];
         assert_eq!(
-            render(Grouping::Journeys, &events),
+            render(Grouping::Packets, &events),
             "\
 ── 19:26:16.000050000 cpu 3 curl/100  0ns
 ← ip_rcv  ret 0  (no entry seen)
-══ journey  skb ffff888004000100 +1 clone  4 passes  80.0us  all freed
+══ packet  TCP 10.0.0.1:41234 > 10.0.0.2:80 [S] seq 1 id 4242 len 116  sent on eth0 ns:1  1 hop 17.0us  skb ffff888004000100 +1 clone  4 passes  all freed
+   hop 1  eth0 ns:1  cpu 0  19:26:16.000013000  qdisc_enqueue
    1  cpu 0  eth0 ns:1  19:26:16.000010000  4.0us
       … 16.0us in qdisc
    2  cpu 2  19:26:16.000030000  0ns

@@ -94,6 +94,8 @@ pub struct App {
     pub timestamps: bool,
     /// Colors allowed (`NO_COLOR` unset); without, only bold and reverse.
     pub color: bool,
+    /// List the skbs that are no network packets too (`--all-skbs`).
+    pub all_skbs: bool,
     pub quit: bool,
     /// Events per second over the last second (live).
     pub rate: u64,
@@ -129,6 +131,7 @@ impl App {
             help: false,
             timestamps: false,
             color,
+            all_skbs: false,
             quit: false,
             rate: 0,
             rate_mark: (Instant::now(), 0),
@@ -160,7 +163,7 @@ impl App {
     pub fn receive(&mut self, msg: Msg) -> Result<()> {
         match msg {
             Msg::Begin(meta) => {
-                self.ingest = Some(Ingest::new(&meta));
+                self.ingest = Some(Ingest::new(&meta, self.all_skbs));
                 self.meta = *meta;
             }
             Msg::Events(events) => {
@@ -176,6 +179,13 @@ impl App {
                 if let Some(ingest) = &mut self.ingest {
                     ingest
                         .lost(cpu, total, &mut self.model)
+                        .context("stitching events")?;
+                }
+            }
+            Msg::Clock(now_ns) => {
+                if let Some(ingest) = &mut self.ingest {
+                    ingest
+                        .clock(now_ns, &mut self.model)
                         .context("stitching events")?;
                 }
             }

@@ -139,6 +139,12 @@ pub fn tcp_flags(pkt: &PacketSummary) -> String {
 }
 
 /// A drop reason by name, its number when the kernel did not name it.
+/// A probe's name as the trace's metadata has it.
+pub fn probe_name(meta: &TraceMeta, probe: u32) -> String {
+    meta.probe(probe)
+        .map_or_else(|| format!("probe {probe}"), |p| printable(&p.name))
+}
+
 pub fn drop_reason(meta: &TraceMeta, reason: u32) -> String {
     meta.drop_reason_name(reason)
         .map_or_else(|| reason.to_string(), printable)

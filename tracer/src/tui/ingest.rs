@@ -6,17 +6,18 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 
-use formats::abi::{self, RawEvent, event_flag, probe_id};
-use formats::meta::{ProbeKind, TraceMeta};
+use formats::abi::{RawEvent, event_flag, probe_id};
+use formats::meta::TraceMeta;
 use formats::sink::Summary;
 use formats::stitch::{
-    Grouping, Journey, JourneyEnd, NodeKind as StitchKind, Pass, StitchOptions, StitchStats,
-    Stitcher, TreeSink, Waiting,
+    Grouping, Hop, NodeKind as StitchKind, Outcome as StitchOutcome, OutcomeNames,
+    Packet as StitchPacket, PacketEnd, Pass, StitchOptions, StitchStats, Stitcher, TreeSink,
+    Waiting, outcome_text, place_text,
 };
 use formats::tdma::TdmaEvent;
 
 use super::model::{
-    Model, NodeKind, Outcome, Packet, PassInfo, PointData, TdmaLane, TreeNode, Wait,
+    HopInfo, Model, NodeKind, Outcome, Packet, PassInfo, PointData, TdmaLane, TreeNode, Wait,
 };
 
 /// Window openings remembered to place a dequeue in its window: sch_tdma
@@ -34,14 +35,15 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    pub fn new(meta: &TraceMeta) -> Self {
+    /// `all_skbs` keeps the skbs that are no network packets.
+    pub fn new(meta: &TraceMeta, all_skbs: bool) -> Self {
         let options = StitchOptions {
-            grouping: Grouping::Journeys,
+            grouping: Grouping::Packets,
             ..StitchOptions::default()
         };
         Ingest {
             stitcher: Stitcher::new(meta, options),
-            builder: Builder::new(meta),
+            builder: Builder::new(meta, all_skbs),
             lost_seen: HashMap::new(),
             events: 0,
             lost: 0,
@@ -72,7 +74,15 @@ impl Ingest {
         Ok(())
     }
 
-    /// The input ended: every open journey becomes a packet.
+    /// The trace's clock reached `now_ns` (live): packets that waited or
+    /// idled long enough are listed.
+    pub fn clock(&mut self, now_ns: u64, model: &mut Model) -> io::Result<()> {
+        self.stitcher.advance(now_ns, &mut self.builder)?;
+        self.builder.deliver(model);
+        Ok(())
+    }
+
+    /// The input ended: every open packet is listed.
     pub fn finish(&mut self, model: &mut Model) -> io::Result<()> {
         self.stitcher.finish(&mut self.builder)?;
         self.builder.deliver(model);
@@ -80,56 +90,21 @@ impl Ingest {
     }
 }
 
-/// Which way a probe moves a packet, for [`Outcome`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Direction {
-    Receive,
-    Transmit,
-    Forward,
-}
-
-/// Direction of a probe by its name: tracepoints by id, functions by the
-/// kernel's naming (`*_rcv`, `*xmit*`, `ip*_forward*`).
-fn direction(id: u32, name: &str, kind: ProbeKind) -> Option<Direction> {
-    match id {
-        probe_id::NETIF_RECEIVE_SKB => return Some(Direction::Receive),
-        probe_id::NET_DEV_QUEUE | probe_id::NET_DEV_START_XMIT | probe_id::NET_DEV_XMIT => {
-            return Some(Direction::Transmit);
-        }
-        _ => {}
-    }
-    if matches!(kind, ProbeKind::Tracepoint | ProbeKind::RawTracepoint) {
-        return None;
-    }
-    if name.contains("_forward") {
-        Some(Direction::Forward)
-    } else if name.contains("_rcv") || name.contains("receive_skb") || name == "netif_rx" {
-        Some(Direction::Receive)
-    } else if name.contains("xmit") || name.contains("_output") {
-        Some(Direction::Transmit)
-    } else {
-        None
-    }
-}
-
-/// Turns journeys into packets (a [`TreeSink`] for the stitcher).
+/// Turns the stitcher's packets into the list's (a [`TreeSink`]).
 pub struct Builder {
-    directions: HashMap<u32, Direction>,
+    meta: TraceMeta,
+    /// Keep packets that are no network packets (unix sockets' skbs).
+    all_skbs: bool,
     /// `(window, frame)` → trace time it opened, newest last.
     windows: VecDeque<((u32, i64), u64)>,
     done: Vec<Packet>,
 }
 
 impl Builder {
-    fn new(meta: &TraceMeta) -> Self {
-        let directions = meta
-            .probes
-            .as_slice()
-            .iter()
-            .filter_map(|p| Some((p.id, direction(p.id, &p.name, p.kind)?)))
-            .collect();
+    fn new(meta: &TraceMeta, all_skbs: bool) -> Self {
         Builder {
-            directions,
+            meta: meta.clone(),
+            all_skbs,
             windows: VecDeque::new(),
             done: Vec::new(),
         }
@@ -159,8 +134,8 @@ impl Builder {
         }
     }
 
-    /// The packet entry of a journey.
-    fn packet(&self, journey: &Journey) -> Packet {
+    /// The list's entry for a packet.
+    fn entry(&self, journey: &StitchPacket) -> Packet {
         let skbs: Vec<u64> = journey.skbs.iter().map(|life| life.skb).collect();
         let mut nodes = Vec::new();
         let mut points = Vec::new();
@@ -217,12 +192,33 @@ impl Builder {
             });
             passes.push(pass_info(pass, gap));
         }
+        // The TUI's source sends no symbols: locations print as addresses.
+        let location = |_: u64| None;
+        let outcome_text = outcome_text(
+            &journey.outcome,
+            &OutcomeNames {
+                probes: &self.meta.probes,
+                drop_reasons: &self.meta.drop_reasons,
+                location: &location,
+            },
+        );
         Packet {
             seq: 0,
             start_ns: journey.start_ns(),
             duration_ns: journey.duration_ns(),
-            summary: summary(journey),
-            outcome: self.outcome(journey, &skbs),
+            summary: journey
+                .headers
+                .or_else(|| {
+                    journey
+                        .events()
+                        .find(|event| journey.skbs.iter().any(|life| life.skb == event.skb))
+                        .copied()
+                })
+                .unwrap_or(RawEvent::zeroed()),
+            matchers: matchers(journey).into(),
+            outcome: outcome(&journey.outcome),
+            outcome_text,
+            hops: journey.hops.iter().map(hop_info).collect(),
             passes: passes.into(),
             nodes: nodes.into(),
             points: points.into(),
@@ -231,41 +227,7 @@ impl Builder {
         }
     }
 
-    /// Dropped if a `kfree_skb` freed one of its skbs; otherwise by the
-    /// direction of the last receive or transmit seen.
-    fn outcome(&self, journey: &Journey, skbs: &[u64]) -> Outcome {
-        let mut last = None;
-        let mut received = false;
-        let mut forwarded = false;
-        for node in journey.passes.iter().flat_map(|pass| &pass.nodes) {
-            if node.kind == StitchKind::Point
-                && node.event.probe_id == probe_id::KFREE_SKB
-                && skbs.contains(&node.event.skb)
-            {
-                return Outcome::Dropped(node.event.value as u32);
-            }
-            match self.directions.get(&node.event.probe_id) {
-                Some(Direction::Forward) => forwarded = true,
-                Some(&direction) => {
-                    if direction == Direction::Transmit && received {
-                        forwarded = true;
-                    }
-                    received |= direction == Direction::Receive;
-                    last = Some(direction);
-                }
-                None => {}
-            }
-        }
-        match last {
-            Some(Direction::Receive) => Outcome::Delivered,
-            Some(_) if forwarded => Outcome::Forwarded,
-            Some(_) => Outcome::Sent,
-            None if forwarded => Outcome::Forwarded,
-            None => Outcome::Unknown,
-        }
-    }
-
-    fn tdma_lane(&self, journey: &Journey, skbs: &[u64]) -> Option<TdmaLane> {
+    fn tdma_lane(&self, journey: &StitchPacket, skbs: &[u64]) -> Option<TdmaLane> {
         let points = journey
             .passes
             .iter()
@@ -320,10 +282,10 @@ impl TreeSink for Builder {
         Ok(())
     }
 
-    fn journey(&mut self, journey: &Journey) -> io::Result<()> {
+    fn packet(&mut self, packet: &StitchPacket) -> io::Result<()> {
         // A pass that saw no skb is no packet's.
-        if journey.end != JourneyEnd::NoSkb {
-            self.done.push(self.packet(journey));
+        if packet.end != PacketEnd::NoSkb && (packet.network || self.all_skbs) {
+            self.done.push(self.entry(packet));
         }
         Ok(())
     }
@@ -360,46 +322,47 @@ fn pass_info(pass: &Pass, gap: Option<(i64, Wait)>) -> PassInfo {
     }
 }
 
-/// The event the list shows and the filter box matches: the first of the
-/// most complete ones — parsed headers over socket addresses over nothing,
-/// and ports filled in (UDP's header is built after the skb is, so the
-/// first parsed one may say port 0) — completed with the first device seen
-/// so `ifname` filters work too.
-fn summary(journey: &Journey) -> RawEvent {
-    let events = || {
-        journey
-            .passes
+/// The list's outcome of the stitcher's.
+fn outcome(outcome: &StitchOutcome) -> Outcome {
+    match outcome {
+        StitchOutcome::Delivered { .. } => Outcome::Delivered,
+        StitchOutcome::Dropped { reason, .. } => Outcome::Dropped(*reason),
+        StitchOutcome::Forwarded { .. } => Outcome::Forwarded,
+        StitchOutcome::Sent { .. } => Outcome::Sent,
+        StitchOutcome::Queued { .. } => Outcome::Queued,
+        StitchOutcome::Unknown { .. } => Outcome::Unknown,
+    }
+}
+
+fn hop_info(hop: &Hop) -> HopInfo {
+    HopInfo {
+        place: place_text(&hop.place),
+        cpu: hop.cpu,
+        ts_ns: hop.ts_ns,
+        probe: hop.probe,
+        changes: hop
+            .changes
             .iter()
-            .flat_map(|pass| &pass.nodes)
-            .map(|node| &node.event)
-    };
-    let has = |event: &RawEvent, flag: u8| event.flags & flag != 0;
-    let completeness = |event: &RawEvent| {
-        let pkt = &event.pkt;
-        let ports = !matches!(
-            pkt.l4_proto,
-            abi::IPPROTO_TCP | abi::IPPROTO_UDP | abi::IPPROTO_SCTP
-        ) || (pkt.sport != 0 && pkt.dport != 0);
-        (
-            has(event, event_flag::HAS_PACKET),
-            ports,
-            !has(event, event_flag::FROM_SOCKET),
-        )
-    };
-    let mut best: Option<&RawEvent> = None;
-    for event in events() {
-        if best.is_none_or(|b| completeness(event) > completeness(b)) {
-            best = Some(event);
-        }
+            .map(|change| {
+                change
+                    .fields()
+                    .iter()
+                    .map(|(field, before, after)| format!("{field} {before} → {after}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .collect(),
     }
-    let mut summary = best.copied().unwrap_or(RawEvent::zeroed());
-    if !has(&summary, event_flag::HAS_DEV)
-        && let Some(device) = events().find(|e| has(e, event_flag::HAS_DEV))
-    {
-        summary.flags |= event_flag::HAS_DEV;
-        summary.ifname = device.ifname;
-        summary.ifindex = device.ifindex;
-        summary.netns = device.netns;
+}
+
+/// The packet's headers as rewritten along the way, for the filter box:
+/// the first event after each rewrite.
+fn matchers(packet: &StitchPacket) -> Vec<RawEvent> {
+    let mut events: Vec<RawEvent> = Vec::new();
+    for change in packet.hops.iter().flat_map(|hop| &hop.changes) {
+        let mut event = packet.headers.unwrap_or(RawEvent::zeroed());
+        event.pkt = change.after;
+        events.push(event);
     }
-    summary
+    events
 }

@@ -66,6 +66,7 @@ pub fn run(args: &TuiArgs, stop: Arc<AtomicBool>) -> Result<i32> {
             (source, app)
         }
     };
+    app.all_skbs = args.all_skbs;
     exit_on_hangup();
     let mut screen = terminal::Screen::take().context("setting up the terminal")?;
     let result = event_loop(&mut screen, &mut app, &source, &stop);

@@ -9,19 +9,34 @@ use formats::abi::{FilterInsn, RawEvent};
 use formats::filter;
 use formats::stitch::CutReason;
 
-/// What happened to a packet in the end.
+/// What happened to a packet in the end (the stitcher's
+/// [`Outcome`](formats::stitch::Outcome), reduced to what the list sorts
+/// and counts by).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Outcome {
-    /// Freed by `kfree_skb` with this drop reason.
+    /// Dropped with this drop reason (sch_tdma's drops: none, 0).
     Dropped(u32),
-    /// Received, then transmitted again.
+    /// Routed by the kernel and sent on.
     Forwarded,
-    /// Received last: handed to a local socket or consumed.
+    /// Taken by a socket or the stack's own handler.
     Delivered,
-    /// Transmitted last.
+    /// Handed to a driver and not seen again.
     Sent,
-    /// Neither a receive nor a transmit was seen.
+    /// In a qdisc when the trace ended.
+    Queued,
     Unknown,
+}
+
+/// One place on a packet's path, as the journey pane lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HopInfo {
+    /// `veth0 ns:…`
+    pub place: String,
+    pub cpu: u32,
+    pub ts_ns: u64,
+    pub probe: u32,
+    /// Header rewrites first seen there: `daddr 10.0.0.1 → 10.0.0.2, ttl 64 → 63`.
+    pub changes: Vec<String>,
 }
 
 /// What kind of tree row a node is.
@@ -134,7 +149,7 @@ pub struct TdmaLane {
     pub window_end_ns: u64,
 }
 
-/// One packet journey.
+/// One packet.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Packet {
     /// Arrival number: stable identity across sorting and eviction.
@@ -144,13 +159,20 @@ pub struct Packet {
     /// The first event carrying the packet summary (else the first event):
     /// the list's row and what the filter box matches.
     pub summary: RawEvent,
+    /// Events with the packet's headers as each hop saw them (after NAT,
+    /// say): the filter box accepts a packet if it matches the summary or
+    /// one of these.
+    pub matchers: Box<[RawEvent]>,
     pub outcome: Outcome,
+    /// The outcome in words, with where and to whom.
+    pub outcome_text: String,
+    pub hops: Box<[HopInfo]>,
     pub passes: Box<[PassInfo]>,
     pub nodes: Box<[TreeNode]>,
     /// What points carry, indexed by [`TreeNode::point`].
     pub points: Box<[PointData]>,
     pub tdma: Option<TdmaLane>,
-    /// Continues a journey split at the stitcher's pass limit.
+    /// Continues a packet split at the stitcher's pass limit.
     pub continued: bool,
 }
 
@@ -220,7 +242,9 @@ impl Filter {
     }
 
     pub fn accepts(&self, packet: &Packet) -> bool {
-        filter::matches(&self.program, &packet.summary)
+        std::iter::once(&packet.summary)
+            .chain(packet.matchers.iter())
+            .any(|event| filter::matches(&self.program, event))
     }
 }
 

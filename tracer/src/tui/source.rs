@@ -35,6 +35,8 @@ pub enum Msg {
         cpu: u32,
         total: u64,
     },
+    /// The trace's clock (live): packets waiting on time may be complete.
+    Clock(u64),
     /// The source ended: `Err` says why it failed or what was odd.
     End(std::result::Result<(), String>),
 }
@@ -87,6 +89,11 @@ impl Sink for ChannelSink {
 
     fn finish(&mut self, _summary: &Summary) -> io::Result<()> {
         self.send_batch()
+    }
+
+    fn clock(&mut self, now_ns: u64) -> io::Result<()> {
+        self.send_batch()?;
+        self.send(Msg::Clock(now_ns))
     }
 
     /// Called after every drain of the ring buffer: live packets show up

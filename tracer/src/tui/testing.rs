@@ -49,7 +49,7 @@ const FUNCTIONS: &[(u32, &str, RetType)] = &[
     ),
 ];
 
-const MONO_START_NS: u64 = 1_000_000_000_000;
+pub const MONO_START_NS: u64 = 1_000_000_000_000;
 /// 19:26:16 UTC on some day.
 const WALL_START_NS: u64 =
     (1_100_000_000 / 86_400 * 86_400 + 19 * 3600 + 26 * 60 + 16) * 1_000_000_000;

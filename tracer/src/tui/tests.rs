@@ -378,7 +378,12 @@ fn following_selects_the_newest_until_moving() {
     assert!(!app.follow);
     super::feed(
         &mut app,
-        vec![super::source::Msg::Events(testing::queued_tcp(300, 0x3000))],
+        vec![
+            super::source::Msg::Events(testing::queued_tcp(300, 0x3000)),
+            // Sent, then freed: listed once it waited the linger time in
+            // case a segment continued it, by the clock the source sends.
+            super::source::Msg::Clock(testing::MONO_START_NS + 1_000_000_000),
+        ],
     );
     assert_eq!(app.selected, Some(0));
     app.apply(Action::Follow);

@@ -1,6 +1,7 @@
-//! The journey pane: the selected packet's passes on one time axis, the
-//! waits between them, and sch_tdma's lane (queue wait against the window
-//! the packet left in).
+//! The journey pane: the selected packet's outcome and hops (with the
+//! latency between them and the header rewrites seen there), then its
+//! passes on one time axis, the waits between them, and sch_tdma's lane
+//! (queue wait against the window the packet left in).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -13,6 +14,7 @@ use super::{Theme, fit, inner_rows};
 use crate::tui::app::{App, Focus};
 use crate::tui::fmt;
 use crate::tui::model::{Packet, TdmaLane, Wait};
+use formats::meta::TraceMeta;
 
 /// Width of the text before the bars.
 const LABEL: usize = 56;
@@ -21,7 +23,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: Theme) {
     let packet = app.selected.and_then(|seq| app.model.get(seq));
     let title = match packet {
         Some(p) => format!(
-            " Journey  {} pass{}  {}  {}{} ",
+            " Journey  {} hop{}  {} pass{}  {}  {}{} ",
+            p.hops.len(),
+            if p.hops.len() == 1 { "" } else { "s" },
             p.passes.len(),
             if p.passes.len() == 1 { "" } else { "es" },
             fmt::duration(p.duration_ns),
@@ -39,7 +43,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: Theme) {
         return;
     };
     let width = usize::from(inner.width);
-    let lines = lines(packet, width, theme);
+    let mut lines = hop_lines(packet, &app.meta, theme);
+    lines.extend(pass_lines(packet, width, theme));
     app.journey_offset = app.journey_offset.min(lines.len().saturating_sub(rows));
     let shown: Vec<Line> = lines
         .into_iter()
@@ -91,7 +96,31 @@ fn paint(cells: &mut [char], from: usize, to: usize, fill: char) {
     }
 }
 
-fn lines(packet: &Packet, width: usize, theme: Theme) -> Vec<Line<'static>> {
+/// The outcome in words, then each hop: `hop 2  veth1 ns:…  cpu 1  +35.0us
+/// __netif_rx`, its header rewrites under it.
+fn hop_lines(packet: &Packet, meta: &TraceMeta, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::styled(packet.outcome_text.clone(), theme.header())];
+    for (i, hop) in packet.hops.iter().enumerate() {
+        let since = i
+            .checked_sub(1)
+            .map(|p| hop.ts_ns.saturating_sub(packet.hops[p].ts_ns))
+            .map_or_else(String::new, |ns| format!("+{}", fmt::duration(ns)));
+        lines.push(Line::raw(format!(
+            "hop {:<2} {:<28} cpu {:<3} {:>9}  {}",
+            i + 1,
+            fit(&hop.place, 28),
+            hop.cpu,
+            since,
+            fmt::probe_name(meta, hop.probe),
+        )));
+        for change in &hop.changes {
+            lines.push(Line::styled(format!("       {change}"), theme.dim()));
+        }
+    }
+    lines
+}
+
+fn pass_lines(packet: &Packet, width: usize, theme: Theme) -> Vec<Line<'static>> {
     let label = LABEL.min(width / 2);
     let axis = Axis::of(packet, width.saturating_sub(label + 1));
     let mut lines = Vec::new();

@@ -116,6 +116,7 @@ pub fn outcome(meta: &TraceMeta, outcome: Outcome) -> String {
         Outcome::Forwarded => "forwarded".into(),
         Outcome::Delivered => "delivered".into(),
         Outcome::Sent => "sent".into(),
+        Outcome::Queued => "queued".into(),
         Outcome::Unknown => "—".into(),
     }
 }

@@ -1,0 +1,254 @@
+//! Header identity: what stays the same in a packet's headers along its
+//! path (not addresses and ports, which NAT rewrites, nor the TTL), and
+//! the index that finds the packet a new skb continues (a GSO segment, or
+//! a copy made where no probe saw it).
+
+use std::collections::HashMap;
+
+use crate::abi::{
+    ETH_P_ARP, ETH_P_IP, IPPROTO_TCP, IPPROTO_UDP, PacketSummary, RawEvent, event_flag,
+};
+
+/// Headers parsed from the skb itself (not a socket's addresses).
+pub(super) fn parsed(event: &RawEvent) -> Option<&PacketSummary> {
+    let flags = event.flags;
+    (flags & event_flag::HAS_PACKET != 0
+        && flags & event_flag::FROM_SOCKET == 0
+        && event.pkt.l3_proto != 0)
+        .then_some(&event.pkt)
+}
+
+/// What no hop changes in one packet's headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Ident {
+    l3_proto: u16,
+    l4_proto: u8,
+    /// IPv4 identification (IPv6: the flow label's low bits, the same for
+    /// a whole flow); an ARP packet's opcode.
+    ip_id: u16,
+    /// TCP only.
+    seq: u32,
+    ack: u32,
+    tcp_flags: u8,
+}
+
+impl Ident {
+    pub fn of(pkt: &PacketSummary) -> Self {
+        let tcp = pkt.l4_proto == IPPROTO_TCP;
+        Ident {
+            l3_proto: pkt.l3_proto,
+            l4_proto: pkt.l4_proto,
+            ip_id: pkt.ip_id,
+            seq: if tcp { pkt.seq } else { 0 },
+            ack: if tcp { pkt.ack } else { 0 },
+            tcp_flags: if tcp { pkt.tcp_flags } else { 0 },
+        }
+    }
+
+    /// Whether going from `self` to `other` is a tunnel adding or removing
+    /// an outer header, which changes every field above: the same packet.
+    pub fn tunnels_to(&self, other: &Ident) -> bool {
+        let tunnel = |ident: &Ident| matches!(ident.l4_proto, 4 | 41 | 47 | 50 | IPPROTO_UDP);
+        self.l3_proto != ETH_P_ARP
+            && other.l3_proto != ETH_P_ARP
+            && (tunnel(self) || tunnel(other))
+            && self.l4_proto != other.l4_proto
+    }
+}
+
+/// Addresses, protocols and ports: which flow a header belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) struct FlowKey {
+    saddr: [u8; 16],
+    daddr: [u8; 16],
+    l3_proto: u16,
+    l4_proto: u8,
+    sport: u16,
+    dport: u16,
+}
+
+impl FlowKey {
+    pub fn of(pkt: &PacketSummary) -> Self {
+        FlowKey {
+            saddr: pkt.saddr,
+            daddr: pkt.daddr,
+            l3_proto: pkt.l3_proto,
+            l4_proto: pkt.l4_proto,
+            sport: pkt.sport,
+            dport: pkt.dport,
+        }
+    }
+
+    /// The flow of the replies.
+    pub fn reversed(&self) -> Self {
+        FlowKey {
+            saddr: self.daddr,
+            daddr: self.saddr,
+            sport: self.dport,
+            dport: self.sport,
+            ..*self
+        }
+    }
+}
+
+/// A packet's headers as last seen, for a new skb to be matched against.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    packet: u64,
+    ts_ns: u64,
+    ip_id: u16,
+    seq: u32,
+    ack: u32,
+    len: u32,
+}
+
+/// Candidates kept per flow: the packets of a flow in flight at once.
+const SEEN_PER_FLOW: usize = 16;
+
+/// Recent packets by flow.
+#[derive(Default)]
+pub(super) struct HeaderIndex {
+    flows: HashMap<FlowKey, Vec<Seen>>,
+    /// How far back a packet can be continued (trace time).
+    window_ns: u64,
+}
+
+impl HeaderIndex {
+    pub fn new(window_ns: u64) -> Self {
+        HeaderIndex {
+            flows: HashMap::new(),
+            window_ns,
+        }
+    }
+
+    /// `packet` carried these headers at `ts_ns`. A packet keeps its
+    /// largest skb's headers: the GSO skb whose range later segments fall in.
+    pub fn note(&mut self, pkt: &PacketSummary, ts_ns: u64, packet: u64) {
+        let window = self.window_ns;
+        let seen = self.flows.entry(FlowKey::of(pkt)).or_default();
+        seen.retain(|s| ts_ns.saturating_sub(s.ts_ns) <= window);
+        let len = pkt.skb_len.max(u32::from(pkt.ip_len));
+        if let Some(known) = seen.iter_mut().find(|s| s.packet == packet) {
+            known.ts_ns = known.ts_ns.max(ts_ns);
+            if len <= known.len {
+                return;
+            }
+            *known = Seen {
+                packet,
+                ts_ns,
+                ip_id: pkt.ip_id,
+                seq: pkt.seq,
+                ack: pkt.ack,
+                len,
+            };
+            return;
+        }
+        if seen.len() == SEEN_PER_FLOW {
+            seen.remove(0);
+        }
+        seen.push(Seen {
+            packet,
+            ts_ns,
+            ip_id: pkt.ip_id,
+            seq: pkt.seq,
+            ack: pkt.ack,
+            len,
+        });
+    }
+
+    /// The packet a new skb with these headers continues, among those
+    /// `open` accepts: one of the same flow seen within the window with the
+    /// same IPv4 identification and TCP sequence number (a copy, or the
+    /// first GSO segment), or, for TCP, a larger skb whose sequence range
+    /// holds this one's (a later GSO segment).
+    pub fn continued(
+        &self,
+        pkt: &PacketSummary,
+        ts_ns: u64,
+        open: impl Fn(u64) -> bool,
+    ) -> Option<u64> {
+        let seen = self.flows.get(&FlowKey::of(pkt))?;
+        let tcp = pkt.l4_proto == IPPROTO_TCP;
+        let len = pkt.skb_len.max(u32::from(pkt.ip_len));
+        seen.iter()
+            .rev()
+            .filter(|s| ts_ns.abs_diff(s.ts_ns) <= self.window_ns && open(s.packet))
+            .find(|s| {
+                let copy = pkt.l3_proto == ETH_P_IP
+                    && s.ip_id == pkt.ip_id
+                    && (!tcp || s.seq == pkt.seq)
+                    && (tcp || pkt.ip_id != 0);
+                let segment = tcp
+                    && s.ack == pkt.ack
+                    && s.len > len
+                    && pkt.seq.wrapping_sub(s.seq) > 0
+                    && pkt.seq.wrapping_sub(s.seq) < s.len;
+                copy || segment
+            })
+            .map(|s| s.packet)
+    }
+
+    /// Forgets flows last seen before the window.
+    pub fn expire(&mut self, now_ns: u64) {
+        let window = self.window_ns;
+        self.flows.retain(|_, seen| {
+            seen.last()
+                .is_some_and(|s| now_ns.saturating_sub(s.ts_ns) <= window)
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::IPPROTO_TCP;
+
+    fn tcp(seq: u32, ip_id: u16, len: u32) -> PacketSummary {
+        let mut pkt = PacketSummary {
+            l3_proto: ETH_P_IP,
+            l4_proto: IPPROTO_TCP,
+            sport: 41001,
+            dport: 8081,
+            seq,
+            ack: 7,
+            ip_id,
+            skb_len: len,
+            ..PacketSummary::default()
+        };
+        pkt.saddr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        pkt.daddr[..4].copy_from_slice(&[10, 0, 0, 2]);
+        pkt
+    }
+
+    #[test]
+    fn gso_segments_continue_the_large_skb() {
+        let mut index = HeaderIndex::new(1_000);
+        index.note(&tcp(1000, 50, 65_000), 10, 1);
+        let open = |_| true;
+        // First segment: same sequence number and id.
+        assert_eq!(index.continued(&tcp(1000, 50, 1500), 20, open), Some(1));
+        // Later ones: inside the range.
+        assert_eq!(
+            index.continued(&tcp(1000 + 1448, 51, 1500), 20, open),
+            Some(1)
+        );
+        // Past the range, another id at the same sequence (a retransmission),
+        // too late, or a closed packet: none.
+        assert_eq!(
+            index.continued(&tcp(1000 + 65_000, 90, 1500), 20, open),
+            None
+        );
+        assert_eq!(index.continued(&tcp(1000, 60, 1500), 20, open), None);
+        assert_eq!(index.continued(&tcp(1000, 50, 1500), 2_000, open), None);
+        assert_eq!(index.continued(&tcp(1000, 50, 1500), 20, |_| false), None);
+    }
+
+    #[test]
+    fn tunnels_change_the_protocol_not_the_packet() {
+        let inner = Ident::of(&tcp(1, 2, 100));
+        let mut outer = tcp(1, 9, 150);
+        outer.l4_proto = 47;
+        assert!(inner.tunnels_to(&Ident::of(&outer)));
+        assert!(!inner.tunnels_to(&Ident::of(&tcp(5, 2, 100))));
+    }
+}
