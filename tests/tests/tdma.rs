@@ -718,7 +718,9 @@ fn a_packets_tree_shows_its_wait_for_the_window() {
     let datagrams: Vec<&&Value> = packets.iter().filter(|p| p["dport"] == 7003).collect();
     assert_eq!(datagrams.len(), 5, "{}", out.stdout);
     assert!(
-        datagrams.iter().all(|p| p["outcome"] == "delivered" || p["outcome"] == "sent"),
+        datagrams
+            .iter()
+            .all(|p| p["outcome"] == "delivered" || p["outcome"] == "sent"),
         "{}",
         out.stdout
     );

@@ -374,9 +374,10 @@ fn a_packet_follows_the_skb_through_the_qdisc_to_another_cpu() {
     ]);
     assert_eq!(out.passes.len(), 0);
     assert_eq!(out.packets.len(), 2);
-    let other = &out.packets[0];
+    let by_skb = |skb| out.packets.iter().find(|p| p.skbs[0].skb == skb).unwrap();
+    let other = by_skb(S2);
     assert_eq!((other.passes.len(), other.end), (1, PacketEnd::Freed));
-    let packet = &out.packets[1];
+    let packet = by_skb(S1);
     assert_eq!(packet.end, PacketEnd::Freed);
     assert_eq!(
         packet.skbs,

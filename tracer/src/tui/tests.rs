@@ -363,6 +363,8 @@ fn following_selects_the_newest_until_moving() {
         vec![
             super::source::Msg::Begin(Box::new(testing::meta())),
             super::source::Msg::Events(testing::dropped_syn(0, 0x1000)),
+            // Dropped: listed once it waited in case a copy shows up.
+            super::source::Msg::Clock(testing::MONO_START_NS + 1_000_000_000),
         ],
     );
     assert!(app.follow);
@@ -402,7 +404,10 @@ fn following_selects_the_newest_until_moving() {
 #[test]
 fn slowest_path_follows_the_longest_child() {
     let app = mixed_app();
-    let packet = app.model.get(0).unwrap();
+    let packet = (0..5)
+        .filter_map(|seq| app.model.get(seq))
+        .find(|p| matches!(p.outcome, Outcome::Dropped(_)))
+        .unwrap();
     let slow = slowest_path(&packet.nodes);
     let names: Vec<String> = packet
         .nodes

@@ -30,7 +30,13 @@ pub(super) struct Ident {
     seq: u32,
     ack: u32,
     tcp_flags: u8,
+    /// An outer header: IP in IP, GRE, ESP, or UDP to a tunnel's port.
+    tunnel: bool,
 }
+
+/// UDP ports of tunnels: VXLAN (IANA and Linux's old default), Geneve,
+/// IPsec NAT traversal, WireGuard's usual port.
+const TUNNEL_PORTS: &[u16] = &[4789, 8472, 6081, 4500, 51820];
 
 impl Ident {
     pub fn of(pkt: &PacketSummary) -> Self {
@@ -42,16 +48,17 @@ impl Ident {
             seq: if tcp { pkt.seq } else { 0 },
             ack: if tcp { pkt.ack } else { 0 },
             tcp_flags: if tcp { pkt.tcp_flags } else { 0 },
+            tunnel: matches!(pkt.l4_proto, 4 | 41 | 47 | 50)
+                || (pkt.l4_proto == IPPROTO_UDP && TUNNEL_PORTS.contains(&pkt.dport)),
         }
     }
 
     /// Whether going from `self` to `other` is a tunnel adding or removing
     /// an outer header, which changes every field above: the same packet.
     pub fn tunnels_to(&self, other: &Ident) -> bool {
-        let tunnel = |ident: &Ident| matches!(ident.l4_proto, 4 | 41 | 47 | 50 | IPPROTO_UDP);
         self.l3_proto != ETH_P_ARP
             && other.l3_proto != ETH_P_ARP
-            && (tunnel(self) || tunnel(other))
+            && (self.tunnel || other.tunnel)
             && self.l4_proto != other.l4_proto
     }
 }
@@ -161,29 +168,33 @@ impl HeaderIndex {
     /// same IPv4 identification and TCP sequence number (a copy, or the
     /// first GSO segment), or, for TCP, a larger skb whose sequence range
     /// holds this one's (a later GSO segment).
+    /// `open(packet, segment)` says whether a packet may be continued, by
+    /// a copy (`false`) or a segment (`true`).
     pub fn continued(
         &self,
         pkt: &PacketSummary,
         ts_ns: u64,
-        open: impl Fn(u64) -> bool,
+        open: impl Fn(u64, bool) -> bool,
     ) -> Option<u64> {
         let seen = self.flows.get(&FlowKey::of(pkt))?;
         let tcp = pkt.l4_proto == IPPROTO_TCP;
         let len = pkt.skb_len.max(u32::from(pkt.ip_len));
         seen.iter()
             .rev()
-            .filter(|s| ts_ns.abs_diff(s.ts_ns) <= self.window_ns && open(s.packet))
+            .filter(|s| ts_ns.abs_diff(s.ts_ns) <= self.window_ns)
             .find(|s| {
+                // Identification 0 is what Linux gives packets it never
+                // fragments and has no counter for (a SYN-ACK): no proof.
                 let copy = pkt.l3_proto == ETH_P_IP
+                    && pkt.ip_id != 0
                     && s.ip_id == pkt.ip_id
-                    && (!tcp || s.seq == pkt.seq)
-                    && (tcp || pkt.ip_id != 0);
+                    && (!tcp || s.seq == pkt.seq);
                 let segment = tcp
                     && s.ack == pkt.ack
                     && s.len > len
                     && pkt.seq.wrapping_sub(s.seq) > 0
                     && pkt.seq.wrapping_sub(s.seq) < s.len;
-                copy || segment
+                (copy && open(s.packet, false)) || (segment && open(s.packet, true))
             })
             .map(|s| s.packet)
     }
@@ -224,7 +235,7 @@ mod tests {
     fn gso_segments_continue_the_large_skb() {
         let mut index = HeaderIndex::new(1_000);
         index.note(&tcp(1000, 50, 65_000), 10, 1);
-        let open = |_| true;
+        let open = |_, _| true;
         // First segment: same sequence number and id.
         assert_eq!(index.continued(&tcp(1000, 50, 1500), 20, open), Some(1));
         // Later ones: inside the range.
@@ -240,7 +251,10 @@ mod tests {
         );
         assert_eq!(index.continued(&tcp(1000, 60, 1500), 20, open), None);
         assert_eq!(index.continued(&tcp(1000, 50, 1500), 2_000, open), None);
-        assert_eq!(index.continued(&tcp(1000, 50, 1500), 20, |_| false), None);
+        assert_eq!(
+            index.continued(&tcp(1000, 50, 1500), 20, |_, _| false),
+            None
+        );
     }
 
     #[test]
@@ -249,6 +263,12 @@ mod tests {
         let mut outer = tcp(1, 9, 150);
         outer.l4_proto = 47;
         assert!(inner.tunnels_to(&Ident::of(&outer)));
+        outer.l4_proto = IPPROTO_UDP;
+        outer.dport = 4789;
+        assert!(inner.tunnels_to(&Ident::of(&outer)));
+        // UDP elsewhere is another packet (the address was reused).
+        outer.dport = 9999;
+        assert!(!inner.tunnels_to(&Ident::of(&outer)));
         assert!(!inner.tunnels_to(&Ident::of(&tcp(5, 2, 100))));
     }
 }

@@ -313,6 +313,8 @@ struct OpenPacket {
     settled: bool,
     /// A device received it.
     received: bool,
+    /// A socket or the stack took it.
+    delivered: bool,
     /// Made for an skb seen without origin whose headers were not seen
     /// yet: it may still turn out to continue another packet.
     unmatched: bool,
@@ -501,8 +503,10 @@ impl Packets {
                 if let Some(packet) = self.open.get_mut(self.current_id(owner)) {
                     packet.received |= role == Role::Receive;
                     // Consumed where it was received: taken by the stack.
-                    packet.settled |= matches!(role, Role::Socket | Role::CopyToUser | Role::Drop)
+                    let delivered = matches!(role, Role::Socket | Role::CopyToUser)
                         || (role == Role::Consume && packet.received);
+                    packet.delivered |= delivered;
+                    packet.settled |= delivered || role == Role::Drop;
                 }
             }
             owners.push(owner);
@@ -597,8 +601,11 @@ impl Packets {
                 .is_some_and(|p| std::mem::replace(&mut p.unmatched, false));
             if unmatched {
                 let open = &self.open;
-                let continues = self.index.continued(&pkt, ts, |id| {
-                    id != owner && open.get(id).is_some_and(|p| !p.settled)
+                // A copy may continue any packet still open (a raw socket's
+                // clone of an echo reply whose original was dropped); a
+                // segment only one not taken or dropped yet.
+                let continues = self.index.continued(&pkt, ts, |id, segment| {
+                    id != owner && open.get(id).is_some_and(|p| !(segment && p.settled))
                 });
                 if let Some(target) = continues {
                     let of = self
@@ -684,6 +691,7 @@ impl Packets {
                 continued: false,
                 settled: false,
                 received: false,
+                delivered: false,
                 unmatched: true,
             },
         );
@@ -772,6 +780,7 @@ impl Packets {
         packet.last_ns = packet.last_ns.max(merged.last_ns);
         packet.settled |= merged.settled;
         packet.received |= merged.received;
+        packet.delivered |= merged.delivered;
         packet.continued |= merged.continued;
         packet.unmatched = false;
         self.touched.push(into);
@@ -848,8 +857,10 @@ impl Packets {
                 continue;
             };
             if self.complete(id) {
-                // Delivered or dropped: nothing continues it.
-                if packet.settled && !packet.skbs.iter().any(|life| held(life.skb)) {
+                // Taken by a socket or the stack: nothing continues it. A
+                // dropped one waits: a copy made before the drop (for a raw
+                // socket) may still show up.
+                if packet.delivered && !packet.skbs.iter().any(|life| held(life.skb)) {
                     self.emit(id, PacketEnd::Freed, roles, done);
                 } else {
                     self.waiting.push_back((id, packet.last_ns));
