@@ -313,6 +313,14 @@ fn tui_opens_a_record_and_answers_keys_in_a_real_terminal() {
         "the TCP connection's SYN, with its protocol:\n{}",
         screen.0
     );
+    // One packet, one row: the SYN, its clones and both sides of the veth
+    // pair are one entry.
+    let syn_rows = screen
+        .packet_rows()
+        .iter()
+        .filter(|r| r.contains("10.199.0.1:40000 > 10.199.0.2:8080") && r.contains("[S]"))
+        .count();
+    assert_eq!(syn_rows, 1, "rows of the SYN:\n{}", screen.0);
     let all_rows = screen.packet_rows();
     assert!(
         all_rows.iter().any(|r| r.contains("TCP")) && all_rows.iter().any(|r| r.contains("UDP")),
