@@ -20,7 +20,7 @@ use crate::abi::{RawEvent, event_flag, probe_id, tcp_flag};
 use crate::stitch::pass::Node;
 use crate::stitch::roles::{DropKind, ProbeRoles, Role};
 
-use super::PacketEnd;
+use super::{PacketEnd, SkbLife};
 use super::ident::parsed;
 
 /// Where an event saw a packet: a device, or a namespace (a socket's).
@@ -351,6 +351,7 @@ fn acknowledgeable(pkt: &crate::abi::PacketSummary) -> bool {
 /// `acked` says whether TCP acknowledged a segment with these headers.
 pub(super) fn outcome(
     nodes: &[&Node],
+    lives: &[SkbLife],
     roles: &ProbeRoles,
     end: PacketEnd,
     acked: &dyn Fn(&crate::abi::PacketSummary) -> bool,
@@ -364,10 +365,30 @@ pub(super) fn outcome(
         let at = match skbs.iter().position(|fate| fate.skb == skb) {
             Some(at) => at,
             None => {
-                skbs.push(SkbFate {
-                    skb,
-                    ..SkbFate::default()
-                });
+                // A clone or segment starts where its original was: a raw
+                // socket's clone of a received packet was received too.
+                let from = lives
+                    .iter()
+                    .find(|life| life.skb == skb)
+                    .and_then(|life| life.origin.from())
+                    .and_then(|of| skbs.iter().find(|fate| fate.skb == of));
+                let fate = match from {
+                    Some(original) => SkbFate {
+                        skb,
+                        network: original.network,
+                        last_move: original.last_move,
+                        last: original.last,
+                        last_device: original.last_device,
+                        forwarded: original.forwarded,
+                        headers: original.headers,
+                        ..SkbFate::default()
+                    },
+                    None => SkbFate {
+                        skb,
+                        ..SkbFate::default()
+                    },
+                };
+                skbs.push(fate);
                 skbs.len() - 1
             }
         };

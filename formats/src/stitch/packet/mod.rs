@@ -307,6 +307,8 @@ struct Part {
 struct OpenPacket {
     parts: Vec<Part>,
     skbs: Vec<SkbLife>,
+    /// Its earliest and latest event.
+    first_ns: u64,
     last_ns: u64,
     continued: bool,
     /// It reached a socket or was dropped: no new skb continues it.
@@ -315,9 +317,6 @@ struct OpenPacket {
     received: bool,
     /// A socket or the stack took it.
     delivered: bool,
-    /// Made for an skb seen without origin whose headers were not seen
-    /// yet: it may still turn out to continue another packet.
-    unmatched: bool,
 }
 
 /// The packets still open.
@@ -341,6 +340,8 @@ pub(super) struct Packets {
     acks_swept_ns: u64,
     /// Packets merged into others while filing the current pass: (from, into).
     merged: Vec<(u64, u64)>,
+    /// Packets that looked for a packet they continue in the current pass.
+    tried: Vec<u64>,
 }
 
 impl Packets {
@@ -358,6 +359,7 @@ impl Packets {
             acks: HashMap::new(),
             acks_swept_ns: 0,
             merged: Vec::new(),
+            tried: Vec::new(),
         }
     }
 
@@ -393,6 +395,7 @@ impl Packets {
         let pass = Rc::new(pass);
         self.touched.clear();
         self.merged.clear();
+        self.tried.clear();
         let owners = self.file(&pass, roles);
         // Each packet's own node indices, in order.
         let mut owned: Vec<(u64, Vec<u32>)> = Vec::new();
@@ -595,11 +598,16 @@ impl Packets {
             },
         };
         if let Some(pkt) = parsed(event).copied() {
-            let unmatched = self
+            // A packet whose first skb came from nowhere seen may continue
+            // another: tried once per pass, as a pass filed later may show
+            // the other earlier (a segment's receive completes before the
+            // transmit that made it). The later packet joins the earlier.
+            let unrooted = self
                 .open
-                .get_mut(owner)
-                .is_some_and(|p| std::mem::replace(&mut p.unmatched, false));
-            if unmatched {
+                .get(owner)
+                .is_some_and(|p| p.skbs[0].origin == SkbOrigin::First);
+            if unrooted && !self.tried.contains(&owner) {
+                self.tried.push(owner);
                 let open = &self.open;
                 // A copy may continue any packet still open (a raw socket's
                 // clone of an echo reply whose original was dropped); a
@@ -607,14 +615,20 @@ impl Packets {
                 let continues = self.index.continued(&pkt, ts, |id, segment| {
                     id != owner && open.get(id).is_some_and(|p| !(segment && p.settled))
                 });
-                if let Some(target) = continues {
+                if let Some(other) = continues {
+                    let first = |id| self.open.get(id).map_or(u64::MAX, |p| p.first_ns);
+                    let (into, from) = if first(other) <= first(owner) {
+                        (other, owner)
+                    } else {
+                        (owner, other)
+                    };
                     let of = self
                         .open
-                        .get(target)
+                        .get(into)
                         .and_then(|p| p.skbs.last())
                         .map_or(0, |l| l.skb);
-                    self.merge(target, owner, SkbOrigin::Continues { of });
-                    owner = target;
+                    self.merge(into, from, SkbOrigin::Continues { of });
+                    owner = into;
                 }
             }
             self.index.note(&pkt, ts, owner);
@@ -687,12 +701,12 @@ impl Packets {
                     origin: SkbOrigin::First,
                     freed: false,
                 }],
+                first_ns: ts,
                 last_ns: ts,
                 continued: false,
                 settled: false,
                 received: false,
                 delivered: false,
-                unmatched: true,
             },
         );
         id
@@ -718,6 +732,7 @@ impl Packets {
             Some(_) => {
                 self.lives.split(created, ts, owner);
                 self.add_skb(owner, created, origin);
+                self.join_next(created, ts, owner, runs, origin);
             }
             None => {
                 self.lives.begin(created, ts, owner);
@@ -726,9 +741,30 @@ impl Packets {
         }
     }
 
+    /// The life of `skb` from `ts` (packet `owner`'s) ends where a later
+    /// one was cut off by other headers, filed first from a pass that
+    /// completed earlier: if that one has the headers this pass shows for
+    /// `skb`, it is the same skb, and its packet is `owner`'s.
+    fn join_next(&mut self, skb: u64, ts: u64, owner: u64, runs: &Runs, origin: SkbOrigin) {
+        let Some((index, life)) = self.lives.find(skb, ts) else {
+            return;
+        };
+        let ident = runs.at(skb, ts).and_then(|run| run.ident);
+        let Some(next) = self.lives.get_mut(skb, index + 1).map(|next| *next) else {
+            return;
+        };
+        let same = ident.is_some() && next.ident.map(|(ident, _)| ident) == ident;
+        if life.freed || !same {
+            return;
+        }
+        let packet = self.current_id(next.packet);
+        if packet != owner && self.open.get(packet).is_some() {
+            self.merge(owner, packet, origin);
+        }
+    }
+
     fn add_skb(&mut self, id: u64, skb: u64, origin: SkbOrigin) {
         if let Some(packet) = self.open.get_mut(id) {
-            packet.unmatched = false;
             if !packet
                 .skbs
                 .iter()
@@ -760,6 +796,11 @@ impl Packets {
             return;
         };
         for (i, life) in merged.skbs.into_iter().enumerate() {
+            // The same skb seen made here and filed on its own first.
+            if let Some(known) = packet.skbs.iter_mut().find(|known| known.skb == life.skb) {
+                known.freed |= life.freed;
+                continue;
+            }
             let origin = if i == 0 { origin } else { life.origin };
             packet.skbs.push(SkbLife { origin, ..life });
         }
@@ -778,11 +819,11 @@ impl Packets {
             }
         }
         packet.last_ns = packet.last_ns.max(merged.last_ns);
+        packet.first_ns = packet.first_ns.min(merged.first_ns);
         packet.settled |= merged.settled;
         packet.received |= merged.received;
         packet.delivered |= merged.delivered;
         packet.continued |= merged.continued;
-        packet.unmatched = false;
         self.touched.push(into);
     }
 
@@ -810,6 +851,7 @@ impl Packets {
     fn touch(&mut self, id: u64, ts: u64) {
         if let Some(packet) = self.open.get_mut(id) {
             packet.last_ns = packet.last_ns.max(ts);
+            packet.first_ns = packet.first_ns.min(ts);
             self.open.touch(id);
             if !self.touched.contains(&id) {
                 self.touched.push(id);
@@ -979,7 +1021,7 @@ fn build(
         .flat_map(|part| part.owned.iter().map(|&i| &part.pass.nodes[i as usize]))
         .collect();
     nodes.sort_by_key(|node| node.event.ts_ns);
-    let outcome = fate::outcome(&nodes, roles, end, acked);
+    let outcome = fate::outcome(&nodes, &skbs, roles, end, acked);
     let hops = hops::hops(&nodes);
     let network = fate::is_network(&nodes);
     let headers = headers(&nodes);
