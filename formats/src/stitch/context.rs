@@ -423,7 +423,7 @@ impl Level {
         };
         node.end = end;
         node.exit = exit.copied();
-        if let Some(created) = roles.new_skb(node) {
+        if let Some((created, _)) = roles.new_skb(node) {
             self.pass.note_skb(created);
         }
     }

@@ -46,7 +46,7 @@ pub use packet::{
     SkbOrigin, Task, Unknown, Waiting, outcome_text, place_text,
 };
 pub use pass::{CutReason, Node, NodeKind, Pass};
-pub use roles::SKB_CLONING_FUNCTIONS;
+pub use roles::{SKB_CLONING_FUNCTIONS, SKB_SEGMENTING_FUNCTIONS};
 pub use tree_sink::{StitchSink, StitchStats, TreeSink};
 
 /// Rebuilds call trees from events and hands them to a [`TreeSink`].

@@ -23,6 +23,23 @@ pub const SKB_CLONING_FUNCTIONS: &[&str] = &[
     "skb_realloc_headroom",
 ];
 
+/// Kernel functions that return the first of the segments they cut their
+/// skb into (GSO in software), or the skb itself when it needs no cutting;
+/// their exits follow the cloning functions' convention.
+pub const SKB_SEGMENTING_FUNCTIONS: &[&str] = &[
+    "validate_xmit_skb",
+    "__skb_gso_segment",
+    "skb_mac_gso_segment",
+    "skb_segment",
+];
+
+/// How a function made a new skb.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Made {
+    Clone,
+    Segment,
+}
+
 /// What an event of a probe says about where its packet is: the
 /// milestones a packet's outcome and hops are made of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +157,7 @@ const CLONING_CALLERS: &[&str] = &["__tcp_transmit_skb", "tcp_transmit_skb"];
 #[derive(Clone, Debug, Default)]
 pub(super) struct ProbeRoles {
     cloning: Vec<u32>,
+    segmenting: Vec<u32>,
     cloning_callers: Vec<u32>,
     roles: HashMap<u32, Role>,
     /// Drop reasons that are no drop: `NOT_SPECIFIED` is decided by where the
@@ -156,6 +174,14 @@ impl ProbeRoles {
             .iter()
             .filter(|p| p.value == ValueKind::Return)
             .filter(|p| SKB_CLONING_FUNCTIONS.contains(&p.name.as_str()))
+            .map(|p| p.id)
+            .collect();
+        let segmenting = meta
+            .probes
+            .as_slice()
+            .iter()
+            .filter(|p| p.value == ValueKind::Return)
+            .filter(|p| SKB_SEGMENTING_FUNCTIONS.contains(&p.name.as_str()))
             .map(|p| p.id)
             .collect();
         let roles = meta
@@ -182,6 +208,7 @@ impl ProbeRoles {
             .collect();
         ProbeRoles {
             cloning,
+            segmenting,
             cloning_callers,
             roles,
             not_specified: reason(&["NOT_SPECIFIED"]).first().copied(),
@@ -211,11 +238,23 @@ impl ProbeRoles {
     }
 
     /// The skb a returned cloning call created, if `node` is one.
-    pub fn new_skb(&self, node: &Node) -> Option<u64> {
+    pub fn new_skb(&self, node: &Node) -> Option<(u64, Made)> {
+        if node.kind != NodeKind::Call {
+            return None;
+        }
         let exit = node.exit.as_ref()?;
         let created = exit.value;
-        let cloning = node.kind == NodeKind::Call && self.cloning.contains(&node.event.probe_id);
-        (cloning && created != 0 && created != node.skb()).then_some(created)
+        let probe = node.event.probe_id;
+        let made = if self.cloning.contains(&probe) {
+            Made::Clone
+        } else if self.segmenting.contains(&probe) {
+            Made::Segment
+        } else {
+            return None;
+        };
+        // NULL and ERR_PTR() (the top 4095 values) are failures.
+        let pointer = created != 0 && created < u64::MAX - 4094;
+        (pointer && created != node.skb()).then_some((created, made))
     }
 }
 

@@ -422,6 +422,7 @@ impl<'a> JsonWriter<'a> {
                     origin: match life.origin {
                         SkbOrigin::First => "first",
                         SkbOrigin::Clone { .. } => "clone",
+                        SkbOrigin::Segment { .. } => "segment",
                         SkbOrigin::Continues { .. } => "continues",
                     },
                     of: life.origin.from().map(hex),

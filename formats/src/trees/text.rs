@@ -441,13 +441,14 @@ impl<'a> TreeWriter<'a> {
             .iter()
             .filter(|l| matches!(l.origin, SkbOrigin::Clone { .. }))
             .count();
-        let continued = packet
-            .skbs
-            .iter()
-            .filter(|l| matches!(l.origin, SkbOrigin::Continues { .. }))
-            .count();
+        let count = |wanted: fn(&SkbOrigin) -> bool| {
+            packet.skbs.iter().filter(|l| wanted(&l.origin)).count()
+        };
+        let segments = count(|o| matches!(o, SkbOrigin::Segment { .. }));
+        let continued = count(|o| matches!(o, SkbOrigin::Continues { .. }));
         for (count, one, many) in [
             (clones, &b" clone"[..], &b" clones"[..]),
+            (segments, b" segment", b" segments"),
             (continued, b" by headers", b" by headers"),
         ] {
             if count > 0 {

@@ -20,8 +20,8 @@ use crate::abi::{RawEvent, event_flag, probe_id, tcp_flag};
 use crate::stitch::pass::Node;
 use crate::stitch::roles::{DropKind, ProbeRoles, Role};
 
-use super::{PacketEnd, SkbLife};
 use super::ident::parsed;
+use super::{PacketEnd, SkbLife};
 
 /// Where an event saw a packet: a device, or a namespace (a socket's).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

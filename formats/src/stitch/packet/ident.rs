@@ -98,6 +98,15 @@ impl FlowKey {
     }
 }
 
+/// The IP packet's length: its header's total length, or the skb's for a
+/// GSO skb over 64 KiB (whose header says 0).
+fn ip_length(pkt: &PacketSummary) -> u32 {
+    match pkt.ip_len {
+        0 => pkt.skb_len,
+        len => u32::from(len),
+    }
+}
+
 /// A packet's headers as last seen, for a new skb to be matched against.
 #[derive(Clone, Copy, Debug)]
 struct Seen {
@@ -108,6 +117,9 @@ struct Seen {
     ack: u32,
     len: u32,
 }
+
+/// The most an IP and a TCP header take together, options included.
+const MAX_HEADERS: u32 = 120;
 
 /// Candidates kept per flow: the packets of a flow in flight at once.
 const SEEN_PER_FLOW: usize = 16;
@@ -134,7 +146,7 @@ impl HeaderIndex {
         let window = self.window_ns;
         let seen = self.flows.entry(FlowKey::of(pkt)).or_default();
         seen.retain(|s| ts_ns.saturating_sub(s.ts_ns) <= window);
-        let len = pkt.skb_len.max(u32::from(pkt.ip_len));
+        let len = ip_length(pkt);
         if let Some(known) = seen.iter_mut().find(|s| s.packet == packet) {
             known.ts_ns = known.ts_ns.max(ts_ns);
             if len <= known.len {
@@ -168,20 +180,19 @@ impl HeaderIndex {
     /// same IPv4 identification and TCP sequence number (a copy, or the
     /// first GSO segment), or, for TCP, a larger skb whose sequence range
     /// holds this one's (a later GSO segment).
-    /// `open(packet, segment)` says whether a packet may be continued, by
-    /// a copy (`false`) or a segment (`true`).
+    /// `open(packet)` says whether a packet may still be continued.
     pub fn continued(
         &self,
         pkt: &PacketSummary,
         ts_ns: u64,
-        open: impl Fn(u64, bool) -> bool,
+        open: impl Fn(u64) -> bool,
     ) -> Option<u64> {
         let seen = self.flows.get(&FlowKey::of(pkt))?;
         let tcp = pkt.l4_proto == IPPROTO_TCP;
-        let len = pkt.skb_len.max(u32::from(pkt.ip_len));
+        let len = ip_length(pkt);
         seen.iter()
             .rev()
-            .filter(|s| ts_ns.abs_diff(s.ts_ns) <= self.window_ns)
+            .filter(|s| ts_ns.abs_diff(s.ts_ns) <= self.window_ns && open(s.packet))
             .find(|s| {
                 // Identification 0 is what Linux gives packets it never
                 // fragments and has no counter for (a SYN-ACK): no proof.
@@ -189,12 +200,16 @@ impl HeaderIndex {
                     && pkt.ip_id != 0
                     && s.ip_id == pkt.ip_id
                     && (!tcp || s.seq == pkt.seq);
+                // Inside the large skb's payload, which is its length less
+                // headers of up to 120 bytes: the next large skb starts
+                // right after it, and must not count.
+                let offset = pkt.seq.wrapping_sub(s.seq);
                 let segment = tcp
                     && s.ack == pkt.ack
                     && s.len > len
-                    && pkt.seq.wrapping_sub(s.seq) > 0
-                    && pkt.seq.wrapping_sub(s.seq) < s.len;
-                (copy && open(s.packet, false)) || (segment && open(s.packet, true))
+                    && offset > 0
+                    && offset < s.len.saturating_sub(MAX_HEADERS);
+                copy || segment
             })
             .map(|s| s.packet)
     }
@@ -235,7 +250,7 @@ mod tests {
     fn gso_segments_continue_the_large_skb() {
         let mut index = HeaderIndex::new(1_000);
         index.note(&tcp(1000, 50, 65_000), 10, 1);
-        let open = |_, _| true;
+        let open = |_| true;
         // First segment: same sequence number and id.
         assert_eq!(index.continued(&tcp(1000, 50, 1500), 20, open), Some(1));
         // Later ones: inside the range.

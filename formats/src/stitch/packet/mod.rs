@@ -5,9 +5,12 @@
 //! - **An skb's life.** An address names a new skb once the old one is
 //!   freed: events are filed by address *and time* ([`lives`]), so a pass
 //!   completed late still lands in the right life.
-//! - **Clones and copies seen made.** The exit of a cloning function
-//!   ([`SKB_CLONING_FUNCTIONS`](super::SKB_CLONING_FUNCTIONS)) joins the
-//!   new skb to its original's packet, from the clone's time on.
+//! - **Clones, copies and segments seen made.** The exit of a cloning or
+//!   segmenting function ([`SKB_CLONING_FUNCTIONS`](super::SKB_CLONING_FUNCTIONS),
+//!   [`SKB_SEGMENTING_FUNCTIONS`](super::SKB_SEGMENTING_FUNCTIONS)) joins
+//!   the new skb to its original's packet, from then on; so does the
+//!   first other skb inside `__tcp_transmit_skb`, TCP's clone (whose
+//!   `skb_clone` a namespace filter hides).
 //! - **Headers.** An skb that appears with the headers of a packet in flight
 //!   continues it ([`ident`]): a GSO segment (same flow and acknowledgment,
 //!   sequence number inside the large skb's range) or a copy no probe saw
@@ -42,7 +45,7 @@ use super::StitchStats;
 use super::lru::Lru;
 use super::options::StitchLimits;
 use super::pass::{Node, Pass};
-use super::roles::{ProbeRoles, Role};
+use super::roles::{Made, ProbeRoles, Role};
 
 pub use describe::{OutcomeNames, outcome_text, place_text};
 pub use fate::{Outcome, Place, Sighting, Task, Unknown};
@@ -92,6 +95,9 @@ pub enum SkbOrigin {
     First,
     /// Cloned or copied from `of`, seen made.
     Clone { of: u64 },
+    /// One of the segments GSO cut `of` into, seen made (the first; the
+    /// others continue it by their headers).
+    Segment { of: u64 },
     /// Appeared with headers continuing `of`'s (a GSO segment, or a copy
     /// made unseen).
     Continues { of: u64 },
@@ -102,7 +108,9 @@ impl SkbOrigin {
     pub fn from(self) -> Option<u64> {
         match self {
             SkbOrigin::First => None,
-            SkbOrigin::Clone { of } | SkbOrigin::Continues { of } => Some(of),
+            SkbOrigin::Clone { of } | SkbOrigin::Segment { of } | SkbOrigin::Continues { of } => {
+                Some(of)
+            }
         }
     }
 }
@@ -495,9 +503,13 @@ impl Packets {
             };
             if let Some(owner) = owner {
                 self.touch(owner, ts);
-                if let Some(created) = roles.new_skb(node) {
+                if let Some((created, made)) = roles.new_skb(node) {
                     let born = node.exit.as_ref().map_or(ts, |exit| exit.ts_ns);
-                    self.birth(created, born, owner, skb, &runs);
+                    let origin = match made {
+                        Made::Clone => SkbOrigin::Clone { of: skb },
+                        Made::Segment => SkbOrigin::Segment { of: skb },
+                    };
+                    self.birth(created, born, owner, origin, &runs);
                 }
                 if node.frees_skb() {
                     self.free(skb, ts);
@@ -609,12 +621,12 @@ impl Packets {
             if unrooted && !self.tried.contains(&owner) {
                 self.tried.push(owner);
                 let open = &self.open;
-                // A copy may continue any packet still open (a raw socket's
-                // clone of an echo reply whose original was dropped); a
-                // segment only one not taken or dropped yet.
-                let continues = self.index.continued(&pkt, ts, |id, segment| {
-                    id != owner && open.get(id).is_some_and(|p| !(segment && p.settled))
-                });
+                // Any packet still open, even taken or dropped: a raw
+                // socket's clone of an echo reply whose original was
+                // dropped, the other segments of one already delivered.
+                let continues = self
+                    .index
+                    .continued(&pkt, ts, |id| id != owner && open.get(id).is_some());
                 if let Some(other) = continues {
                     let first = |id| self.open.get(id).map_or(u64::MAX, |p| p.first_ns);
                     let (into, from) = if first(other) <= first(owner) {
@@ -712,9 +724,8 @@ impl Packets {
         id
     }
 
-    /// `created` was cloned from `original` (of packet `owner`) at `ts`.
-    fn birth(&mut self, created: u64, ts: u64, owner: u64, original: u64, runs: &Runs) {
-        let origin = SkbOrigin::Clone { of: original };
+    /// `created` was made from an skb of packet `owner` at `ts`.
+    fn birth(&mut self, created: u64, ts: u64, owner: u64, origin: SkbOrigin, runs: &Runs) {
         match self.lives.find(created, ts) {
             Some((_, life)) if life.packet == owner => {}
             // Filed already from a pass that completed first: the same skb,
