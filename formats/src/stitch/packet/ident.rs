@@ -266,10 +266,7 @@ mod tests {
         );
         assert_eq!(index.continued(&tcp(1000, 60, 1500), 20, open), None);
         assert_eq!(index.continued(&tcp(1000, 50, 1500), 2_000, open), None);
-        assert_eq!(
-            index.continued(&tcp(1000, 50, 1500), 20, |_, _| false),
-            None
-        );
+        assert_eq!(index.continued(&tcp(1000, 50, 1500), 20, |_| false), None);
     }
 
     #[test]

@@ -775,18 +775,17 @@ impl Packets {
     }
 
     fn add_skb(&mut self, id: u64, skb: u64, origin: SkbOrigin) {
-        if let Some(packet) = self.open.get_mut(id) {
-            if !packet
+        if let Some(packet) = self.open.get_mut(id)
+            && !packet
                 .skbs
                 .iter()
                 .any(|life| life.skb == skb && !life.freed)
-            {
-                packet.skbs.push(SkbLife {
-                    skb,
-                    origin,
-                    freed: false,
-                });
-            }
+        {
+            packet.skbs.push(SkbLife {
+                skb,
+                origin,
+                freed: false,
+            });
         }
     }
 
