@@ -115,6 +115,7 @@ struct Seen {
     ip_id: u16,
     seq: u32,
     ack: u32,
+    tcp_flags: u8,
     len: u32,
 }
 
@@ -158,6 +159,7 @@ impl HeaderIndex {
                 ip_id: pkt.ip_id,
                 seq: pkt.seq,
                 ack: pkt.ack,
+                tcp_flags: pkt.tcp_flags,
                 len,
             };
             return;
@@ -171,6 +173,7 @@ impl HeaderIndex {
             ip_id: pkt.ip_id,
             seq: pkt.seq,
             ack: pkt.ack,
+            tcp_flags: pkt.tcp_flags,
             len,
         });
     }
@@ -195,11 +198,17 @@ impl HeaderIndex {
             .filter(|s| ts_ns.abs_diff(s.ts_ns) <= self.window_ns && open(s.packet))
             .find(|s| {
                 // Identification 0 is what Linux gives packets it never
-                // fragments and has no counter for (a SYN-ACK): no proof.
+                // fragments and has no counter for (a SYN-ACK): no proof
+                // alone, but with TCP's numbers and flags it is (TCP sends
+                // the same segment again only after a retransmission
+                // timeout, far longer than the window).
                 let copy = pkt.l3_proto == ETH_P_IP
-                    && pkt.ip_id != 0
                     && s.ip_id == pkt.ip_id
-                    && (!tcp || s.seq == pkt.seq);
+                    && if tcp {
+                        s.seq == pkt.seq && s.ack == pkt.ack && s.tcp_flags == pkt.tcp_flags
+                    } else {
+                        pkt.ip_id != 0
+                    };
                 // Inside the large skb's payload, which is its length less
                 // headers of up to 120 bytes: the next large skb starts
                 // right after it, and must not count.

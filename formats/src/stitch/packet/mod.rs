@@ -776,10 +776,7 @@ impl Packets {
 
     fn add_skb(&mut self, id: u64, skb: u64, origin: SkbOrigin) {
         if let Some(packet) = self.open.get_mut(id)
-            && !packet
-                .skbs
-                .iter()
-                .any(|life| life.skb == skb && !life.freed)
+            && !packet.skbs.iter().any(|life| life.skb == skb)
         {
             packet.skbs.push(SkbLife {
                 skb,
@@ -1065,18 +1062,21 @@ fn is_network_event(event: &RawEvent) -> bool {
         || (event.flags & event_flag::FROM_SOCKET != 0 && event.pkt.l3_proto != 0)
 }
 
-/// The event whose headers describe the packet: the first with parsed
-/// headers and ports (UDP's header is built after the skb, so the first
-/// parsed one may say port 0), else the first parsed, else the first
-/// socket's addresses; completed with the first device seen.
+/// The event whose headers describe the packet: the first with whole
+/// parsed headers (UDP's header is built after the skb, so the first parsed
+/// one may say port 0; IP's length comes last), else the first parsed, else
+/// the first socket's addresses; completed with the first device seen.
 fn headers(nodes: &[&Node]) -> Option<RawEvent> {
     let has_ports = |event: &RawEvent| {
         !matches!(event.pkt.l4_proto, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP)
             || (event.pkt.sport != 0 && event.pkt.dport != 0)
     };
     let events = || nodes.iter().map(|node| &node.event);
+    // IP's total length is written last on transmit (`__ip_local_out`).
+    let whole = |e: &RawEvent| parsed(e).is_some() && has_ports(e) && e.pkt.ip_len != 0;
     let mut best = events()
-        .find(|e| parsed(e).is_some() && has_ports(e))
+        .find(|e| whole(e))
+        .or_else(|| events().find(|e| parsed(e).is_some() && has_ports(e)))
         .or_else(|| events().find(|e| parsed(e).is_some()))
         .or_else(|| {
             events().find(|e| e.flags & event_flag::FROM_SOCKET != 0 && e.pkt.l3_proto != 0)

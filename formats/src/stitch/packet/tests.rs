@@ -393,3 +393,150 @@ fn unspecified_frees_are_drops_only_on_the_way() {
     assert!(!unix[0].network);
     assert!(!matches!(unix[0].outcome, Outcome::Dropped { .. }));
 }
+
+/// `packets-fentry.pkt`: a client, a router with DNAT and a server (see
+/// `tests/data/README.md`).
+mod routed {
+    use super::*;
+
+    const CLIENT_NS: u32 = 4026532156;
+    const ROUTER_NS: u32 = 4026532208;
+    const SERVER_NS: u32 = 4026532260;
+
+    fn packets() -> Vec<Packet> {
+        recorded("packets-fentry.pkt").0
+    }
+
+    fn by_skb(packets: &[Packet], skb: u64) -> Vec<&Packet> {
+        packets
+            .iter()
+            .filter(|p| p.skbs.iter().any(|life| life.skb == skb))
+            .collect()
+    }
+
+    fn namespaces(packet: &Packet) -> Vec<u32> {
+        packet.hops.iter().map(|hop| hop.place.netns).collect()
+    }
+
+    fn changes(packet: &Packet) -> Vec<(&'static str, String, String)> {
+        packet
+            .hops
+            .iter()
+            .flat_map(|hop| &hop.changes)
+            .flat_map(|change| change.fields())
+            .collect()
+    }
+
+    #[test]
+    fn a_forwarded_ping_is_one_packet_over_four_hops() {
+        let packets = packets();
+        let request = packets
+            .iter()
+            .find(|p| p.headers.is_some_and(|h| h.pkt.icmp_type == 8))
+            .unwrap();
+        assert_eq!(
+            namespaces(request),
+            [CLIENT_NS, ROUTER_NS, ROUTER_NS, SERVER_NS]
+        );
+        assert!(matches!(request.outcome, Outcome::Delivered { .. }));
+        // The router decremented the TTL.
+        assert!(
+            changes(request).contains(&("ttl", "64".into(), "63".into())),
+            "{:?}",
+            changes(request)
+        );
+        // The reply: its original freed NO_SOCKET by ping_rcv's lookup,
+        // its clone read by ping's raw socket.
+        let reply = packets
+            .iter()
+            .find(|p| {
+                p.headers
+                    .is_some_and(|h| h.pkt.icmp_type == 0 && h.pkt.l4_proto == 1)
+            })
+            .unwrap();
+        assert!(
+            matches!(reply.outcome, Outcome::Delivered { .. }),
+            "{:?}",
+            reply.outcome
+        );
+        assert!(
+            reply
+                .skbs
+                .iter()
+                .any(|life| matches!(life.origin, SkbOrigin::Clone { .. }))
+        );
+    }
+
+    #[test]
+    fn dnat_keeps_one_packet_and_shows_the_rewrite() {
+        let packets = packets();
+        // The SYN to the router's address, rewritten to the server's.
+        let syns = by_skb(&packets, 0xffff_8880_7da6_cee8);
+        assert_eq!(syns.len(), 1);
+        let syn = syns[0];
+        let headers = syn.headers.unwrap().pkt;
+        assert_eq!((headers.dport, headers.tcp_flags), (80, tcp_flag::SYN));
+        let changes = changes(syn);
+        assert!(
+            changes.contains(&("daddr", "10.198.1.254".into(), "10.198.2.2".into()))
+                && changes.contains(&("dport", "80".into(), "8080".into())),
+            "{changes:?}"
+        );
+        assert_eq!(*namespaces(syn).last().unwrap(), SERVER_NS);
+        assert!(matches!(syn.outcome, Outcome::Delivered { .. }));
+    }
+
+    #[test]
+    fn gso_segments_are_in_their_large_skbs_packet() {
+        let packets = packets();
+        // The first GSO skb and the five segments skb_segment cut it into.
+        let gso = by_skb(&packets, 0xffff_8880_7da6_dce8);
+        let gso = gso
+            .iter()
+            .find(|p| {
+                p.headers
+                    .is_some_and(|h| h.pkt.seq == 4207027121 && h.pkt.ip_len > 1500)
+            })
+            .unwrap_or_else(|| {
+                let headers: Vec<_> = gso.iter().map(|p| p.headers.map(|h| h.pkt)).collect();
+                panic!("{headers:?}")
+            });
+        let segments = [
+            0xffff_8880_7db6_2000,
+            0xffff_8880_7db6_2c00,
+            0xffff_8880_7db6_2300,
+            0xffff_8880_7db6_2100,
+            0xffff_8880_0755_a600,
+        ];
+        let joined = segments
+            .iter()
+            .filter(|&&skb| gso.skbs.iter().any(|life| life.skb == skb))
+            .count();
+        assert!(joined >= 4, "{:?}", gso.skbs);
+        assert_eq!(
+            gso.skbs[1].origin,
+            SkbOrigin::Clone {
+                of: 0xffff_8880_7da6_dc00
+            }
+        );
+        assert!(
+            gso.skbs
+                .iter()
+                .any(|life| matches!(life.origin, SkbOrigin::Segment { .. }))
+        );
+        assert!(matches!(gso.outcome, Outcome::Delivered { .. }));
+    }
+
+    #[test]
+    fn a_reused_address_is_several_packets() {
+        let packets = packets();
+        // Five packets within 60 ms, after frees seen.
+        let reused = by_skb(&packets, 0xffff_8880_050d_d000);
+        assert!(reused.len() >= 5, "{}", reused.len());
+        let closed = packets
+            .iter()
+            .find(|p| p.headers.is_some_and(|h| h.pkt.dport == 9999))
+            .unwrap();
+        assert!(matches!(closed.outcome, Outcome::Dropped { .. }));
+    }
+}
