@@ -5,12 +5,13 @@ set -euo pipefail
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# Debian packages: traffic and tracing tools for the live tests and benchmarks,
+# Debian packages: traffic and tracing tools for the live tests and benchmarks
+# (tcpdump: the reference the ARP descriptions are compared with),
 # and the QEMU guests: Debian's stock kernels with fentry/kprobes/modules, 6.1
 # (linux-image-amd64) and 6.12 (FPROBE, so kprobe-multi), each with its
 # headers to build sch_tdma against, and pahole to give it BTF for them.
 APT_PACKAGES=(
-  iproute2 iputils-ping netcat-openbsd iperf3 tmux bpftrace bpftool kmod nftables
+  iproute2 iputils-ping netcat-openbsd iperf3 tmux bpftrace bpftool kmod nftables tcpdump
   qemu-system-x86 busybox-static xz-utils zstd binutils gcc make libc6-dev pahole
   linux-image-amd64 linux-headers-amd64 linux-image-6.12-amd64 linux-headers-6.12-amd64
 )
