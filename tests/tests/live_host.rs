@@ -651,7 +651,8 @@ fn arp_is_described_like_tcpdump() {
     require_root();
     let net = TestNet::create("arp").unwrap();
     let mac_b = mac_of(&net.ns_b, &net.veth_b);
-    let tracer = Tracer::start(&["--backend", "tracepoint", &netns_filter(&net)]).unwrap();
+    let filter = format!("arp and ({})", netns_filter(&net));
+    let tracer = Tracer::start(&["--backend", "tracepoint", &filter]).unwrap();
     let tcpdump = Tcpdump::start(&net.ns_a, &net.veth_a, "arp");
     in_netns(&net.ns_a, &["ip", "neigh", "flush", "all"]);
     let addr_b = net.addr_b.to_string();

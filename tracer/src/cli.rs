@@ -25,11 +25,12 @@ Examples:
   pkttrace doctor                           what this kernel lets pkttrace do
   pkttrace demo                             trace TCP and UDP between two throwaway namespaces
 
-Filter expressions follow pcap-filter: tcp, udp, icmp, icmp6, ip, ip6,
+Filter expressions follow pcap-filter: tcp, udp, icmp, icmp6, ip, ip6, arp,
 [src|dst] host ADDR, [src|dst] net CIDR, [src|dst] port N, portrange N-M,
 ifname NAME, netns INODE, pid N, tcp-syn/tcp-fin/tcp-rst/..., and, or, not, ( ).
-Options such as --proto and --port are ANDed with the expression. Filters run
-in the kernel: packets that do not match cost no ring-buffer space.
+host and net also match ARP's sender and target addresses. Options such as
+--proto and --port are ANDed with the expression. Filters run in the kernel:
+packets that do not match cost no ring-buffer space.
 
 Exit status: 0 success, 1 runtime error, 2 usage error.";
 
