@@ -126,6 +126,11 @@ pub mod probe_id {
     pub const TDMA_WINDOW_OPEN: u32 = 19;
     pub const TDMA_WINDOW_CLOSE: u32 = 20;
     pub const TDMA_CHANGE: u32 = 21;
+    /// `skb:skb_copy_datagram_iovec`: a socket's reader copies an skb's data
+    /// to user space (`value` = bytes), in the receiving task's context.
+    /// Every TCP read; UDP only for a datagram not in one linear buffer (a
+    /// linear one is copied by `copy_linear_skb`, which has no tracepoint).
+    pub const SKB_COPY_DATAGRAM_IOVEC: u32 = 22;
     pub const FIRST_DYNAMIC_PROBE_ID: u32 = 1000;
 }
 
@@ -329,6 +334,10 @@ pub struct KernelOffsets {
     /// `offsetof(struct nf_hook_state, hook)` and `pf` (both `u8`).
     pub nf_state_hook: u32,
     pub nf_state_pf: u32,
+    /// `offsetof(struct task_struct, nsproxy)` and `offsetof(struct nsproxy,
+    /// net_ns)`: the current task's namespace, for an skb that names none.
+    pub task_nsproxy: u32,
+    pub nsproxy_net_ns: u32,
 }
 
 impl KernelOffsets {
@@ -364,6 +373,8 @@ impl KernelOffsets {
             netdev_queue_dev: OFFSET_NONE,
             nf_state_hook: OFFSET_NONE,
             nf_state_pf: OFFSET_NONE,
+            task_nsproxy: OFFSET_NONE,
+            nsproxy_net_ns: OFFSET_NONE,
         }
     }
 }
@@ -559,7 +570,7 @@ mod tests {
     fn filter_layout() {
         assert_eq!(size_of::<FilterInsn>(), 44);
         assert_eq!(size_of::<TraceConfig>(), 8 + 44 * FILTER_MAX_INSNS);
-        assert_eq!(size_of::<KernelOffsets>(), 4 * 30);
+        assert_eq!(size_of::<KernelOffsets>(), 4 * 32);
     }
 
     #[test]

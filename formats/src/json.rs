@@ -198,6 +198,9 @@ pub(crate) struct EventJson<'a> {
     nf_hook: Option<NameOr<'static, u64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     nf_pf: Option<u8>,
+    /// Bytes a reader copied to user space (`skb_copy_datagram_iovec`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    copied_to_user: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     qlen: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -371,6 +374,7 @@ pub(crate) fn event_json<'a>(
             }
         }
         Some(ValueKind::Tdma) => view.tdma = TdmaEvent::decode(event),
+        Some(ValueKind::Copied) => view.copied_to_user = Some(event.value),
         Some(ValueKind::NfHook) => {
             if kind == Some(EventKind::Entry) {
                 let (hook, pf) = (event.aux as u8, (event.aux >> 8) as u8);

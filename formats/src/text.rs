@@ -531,6 +531,11 @@ impl<'a> Line<'a> {
                     self.byte(b' ');
                 }
             }
+            ValueKind::Copied => {
+                self.bytes(b"copied to user ");
+                self.decimal(ev.value);
+                self.bytes(b" bytes ");
+            }
             ValueKind::NfHook => {
                 if kind == Some(EventKind::Entry) {
                     let (hook, pf) = (ev.aux as u8, (ev.aux >> 8) as u8);

@@ -266,6 +266,14 @@ fn other_ethertypes_by_name_or_number() {
 }
 
 #[test]
+fn bytes_copied_to_user() {
+    let mut ev = icmp_echo();
+    ev.probe_id = probe_id::SKB_COPY_DATAGRAM_IOVEC;
+    ev.value = 56;
+    assert_eq!(object(ev)["copied_to_user"], 56);
+}
+
+#[test]
 fn netfilter_hook_fields() {
     let mut entry = icmp_echo();
     entry.probe_id = NF_HOOK_PROBE;

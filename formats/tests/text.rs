@@ -278,6 +278,20 @@ fn other_ethertypes_by_name_or_number() {
 }
 
 #[test]
+fn bytes_copied_to_user() {
+    let mut ev = udp_v6_xmit();
+    ev.probe_id = probe_id::SKB_COPY_DATAGRAM_IOVEC;
+    ev.value = 1200;
+    assert!(
+        line(ev).ends_with(
+            " UDP [2001:db8::1]:5353 > [ff02::fb]:5353 len 154 copied to user 1200 bytes"
+        ),
+        "{}",
+        line(ev)
+    );
+}
+
+#[test]
 fn colors_only_when_enabled() {
     let plain = lines(&[tcp_drop(3)]);
     assert!(!plain.contains('\x1b'));

@@ -698,3 +698,78 @@ fn arp_is_described_like_tcpdump() {
         assert!(seen.iter().any(|l| l.starts_with(&reply)), "{seen:?}");
     }
 }
+
+/// `skb_copy_datagram_iovec` fires in the task that reads the packet: the
+/// datagram `nc` reads names `nc`, its pid, and its namespace (the skb of
+/// a UDP socket's queue has neither device nor socket). 4000 bytes: UDP
+/// copies a datagram in one piece (`copy_linear_skb`) without the
+/// tracepoint, and this one arrives in fragments.
+#[test]
+fn a_read_datagram_names_the_process_that_read_it() {
+    require_root();
+    let net = TestNet::create("rcv").unwrap();
+    let filter = format!("udp and port 9012 and ({})", netns_filter(&net));
+    let tracer = Tracer::start(&["--backend", "tracepoint", "-o", "json", &filter]).unwrap();
+    let mut nc = Command::new("ip")
+        .args([
+            "netns", "exec", &net.ns_b, "nc", "-u", "-l", "-W", "1", "9012",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting nc (install netcat-openbsd)");
+    wait_for_udp_listener(&net.ns_b, 9012);
+    let to = std::net::SocketAddr::from((net.addr_b, 9012));
+    TestNet::run_in(&net.ns_a, move || {
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0")?;
+        sock.send_to(&[b'x'; 4000], to)?;
+        Ok(())
+    })
+    .join()
+    .expect("sender thread")
+    .expect("sending the datagram");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while nc.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nc did not read the datagram"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(SETTLE);
+    let out = tracer.stop().unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let events = out.json_events();
+    let read = events
+        .iter()
+        .find(|e| is(e, "probe", "skb_copy_datagram_iovec"))
+        .unwrap_or_else(|| panic!("no skb_copy_datagram_iovec:\n{}", summary(&events)));
+    assert_eq!(field(read, "comm"), "nc", "{read}");
+    assert_eq!(field(read, "pid").as_u64(), Some(u64::from(nc.id())));
+    assert_eq!(
+        field(read, "netns").as_u64(),
+        Some(TestNet::inode(&net.ns_b).unwrap())
+    );
+    assert_eq!(field(read, "saddr"), net.addr_a.to_string().as_str());
+    assert_eq!(field(read, "dport"), 9012);
+    assert!(field(read, "copied_to_user").as_u64() > Some(0), "{read}");
+}
+
+/// Waits (up to 10 s) until a UDP socket in `ns` is bound to `port`.
+fn wait_for_udp_listener(ns: &str, port: u16) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sport = format!("sport = :{port}");
+    loop {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns, "ss", "-H", "-u", "-l", "-n", &sport])
+            .output()
+            .expect("running ss");
+        if !out.stdout.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on UDP port {port} in {ns}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

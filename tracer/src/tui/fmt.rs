@@ -165,6 +165,7 @@ pub fn point_value(meta: &TraceMeta, event: &RawEvent) -> String {
             tcp_state_name(event.value).unwrap_or("?")
         ),
         ValueKind::Tdma => TdmaEvent::decode(event).map_or_else(String::new, tdma),
+        ValueKind::Copied => format!("copied to user {} bytes", event.value),
         ValueKind::None | ValueKind::Return | ValueKind::NfHook => String::new(),
     }
 }
