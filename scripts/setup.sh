@@ -6,12 +6,14 @@ set -euo pipefail
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # Debian packages: traffic and tracing tools for the live tests, benchmarks and
-# fixture recordings (nftables and ethtool: tests/data/record.sh packets),
+# fixture recordings (nftables and ethtool: tests/data/record.sh packets;
+# tcpdump: the reference pkttrace's packets and ARP descriptions are checked
+# against),
 # and the QEMU guests: Debian's stock kernels with fentry/kprobes/modules, 6.1
 # (linux-image-amd64) and 6.12 (FPROBE, so kprobe-multi), each with its
 # headers to build sch_tdma against, and pahole to give it BTF for them.
 APT_PACKAGES=(
-  iproute2 iputils-ping netcat-openbsd iperf3 tmux bpftrace bpftool kmod nftables ethtool
+  iproute2 iputils-ping netcat-openbsd iperf3 tmux bpftrace bpftool kmod nftables ethtool tcpdump
   qemu-system-x86 busybox-static xz-utils zstd binutils gcc make libc6-dev pahole
   linux-image-amd64 linux-headers-amd64 linux-image-6.12-amd64 linux-headers-6.12-amd64
 )

@@ -17,8 +17,8 @@ pub const OFFSET_NONE: u32 = u32::MAX;
 pub const SKB_HEADER_UNSET: u16 = u16::MAX;
 
 pub const ETH_P_IP: u16 = 0x0800;
-pub const ETH_P_IPV6: u16 = 0x86dd;
 pub const ETH_P_ARP: u16 = 0x0806;
+pub const ETH_P_IPV6: u16 = 0x86dd;
 pub const IPPROTO_ICMP: u8 = 1;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
@@ -64,7 +64,9 @@ impl EventKind {
 pub mod event_flag {
     /// Emitted because `--follow-skb` tracks this skb, not because it matched now.
     pub const FOLLOWED: u8 = 0x01;
-    /// `pkt` holds a parsed IP header.
+    /// `pkt` holds what the skb's headers say: an IP header, an ARP
+    /// header, or only the ethertype of a packet that is neither (see
+    /// [`PacketSummary::l3_proto`](super::PacketSummary)).
     pub const HAS_PACKET: u8 = 0x02;
     /// `ifindex`/`ifname`/`netns` come from a device.
     pub const HAS_DEV: u8 = 0x04;
@@ -124,26 +126,46 @@ pub mod probe_id {
     pub const TDMA_WINDOW_OPEN: u32 = 19;
     pub const TDMA_WINDOW_CLOSE: u32 = 20;
     pub const TDMA_CHANGE: u32 = 21;
+    /// `skb:skb_copy_datagram_iovec`: a socket's reader copies an skb's data
+    /// to user space (`value` = bytes), in the receiving task's context.
+    /// Every TCP read; UDP only for a datagram not in one linear buffer (a
+    /// linear one is copied by `copy_linear_skb`, which has no tracepoint).
+    pub const SKB_COPY_DATAGRAM_IOVEC: u32 = 22;
     pub const FIRST_DYNAMIC_PROBE_ID: u32 = 1000;
 }
 
 /// Packet headers parsed in BPF from the skb's data. Multi-byte fields are in
 /// host byte order except the addresses, which keep network order.
+///
+/// What the fields hold depends on `l3_proto`:
+///
+/// | `l3_proto`      | fields                                                        |
+/// |-----------------|---------------------------------------------------------------|
+/// | `ETH_P_IP`/`ETH_P_IPV6` | the IP header and the transport header after it       |
+/// | [`ETH_P_ARP`]   | `ip_id`: the ARP operation (1 request, 2 reply, ...), 0 when the header is not Ethernet/IPv4 ARP (then nothing else is parsed); `saddr[0..4]`/`saddr[4..10]`: sender IPv4 and MAC address; `daddr[0..4]`/`daddr[4..10]`: target IPv4 and MAC address |
+/// | another ethertype | `skb->protocol`, nothing else parsed                        |
+/// | 0               | no header found (or the socket's addresses, `FROM_SOCKET`)    |
+///
+/// ARP was added without changing this layout (so [`ABI_VERSION`] stayed):
+/// older records have no ARP or ethertype events, and nothing else moved.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PacketSummary {
-    /// IPv4 addresses occupy the first 4 bytes, the rest is zero.
+    /// IPv4 addresses occupy the first 4 bytes, the rest is zero (ARP: the
+    /// MAC address follows in bytes 4..10).
     pub saddr: [u8; 16],
     pub daddr: [u8; 16],
     /// `skb->len` at the time of the event.
     pub skb_len: u32,
     pub seq: u32,
     pub ack: u32,
-    /// `ETH_P_IP`, `ETH_P_IPV6`, or 0 when no IP header was found.
+    /// `skb->protocol` as parsed: `ETH_P_IP`, `ETH_P_IPV6`, [`ETH_P_ARP`],
+    /// another ethertype, or 0 when no header was found.
     pub l3_proto: u16,
     /// IPv4 total length; IPv6 payload length + 40.
     pub ip_len: u16,
-    /// IPv4 identification; for IPv6 the low 16 bits of the flow label.
+    /// IPv4 identification; for IPv6 the low 16 bits of the flow label; for
+    /// ARP the operation.
     pub ip_id: u16,
     pub sport: u16,
     pub dport: u16,
@@ -312,6 +334,10 @@ pub struct KernelOffsets {
     /// `offsetof(struct nf_hook_state, hook)` and `pf` (both `u8`).
     pub nf_state_hook: u32,
     pub nf_state_pf: u32,
+    /// `offsetof(struct task_struct, nsproxy)` and `offsetof(struct nsproxy,
+    /// net_ns)`: the current task's namespace, for an skb that names none.
+    pub task_nsproxy: u32,
+    pub nsproxy_net_ns: u32,
 }
 
 impl KernelOffsets {
@@ -347,6 +373,8 @@ impl KernelOffsets {
             netdev_queue_dev: OFFSET_NONE,
             nf_state_hook: OFFSET_NONE,
             nf_state_pf: OFFSET_NONE,
+            task_nsproxy: OFFSET_NONE,
+            nsproxy_net_ns: OFFSET_NONE,
         }
     }
 }
@@ -542,7 +570,7 @@ mod tests {
     fn filter_layout() {
         assert_eq!(size_of::<FilterInsn>(), 44);
         assert_eq!(size_of::<TraceConfig>(), 8 + 44 * FILTER_MAX_INSNS);
-        assert_eq!(size_of::<KernelOffsets>(), 4 * 30);
+        assert_eq!(size_of::<KernelOffsets>(), 4 * 32);
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //!
 //! Fields that do not apply are left out: an event without a packet has no
 //! addresses, one without a device no `ifname`. Names that a trace may lack
-//! (`proto`, `drop_reason`, `tcp_state`) are strings when known and the raw
-//! number otherwise.
+//! (`proto`, `drop_reason`, `tcp_state`, `ethertype`) are strings when known
+//! and the raw number otherwise. A packet that is not IP has an `ethertype`
+//! instead of `family`, and an ARP packet an `arp` object.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::Serialize;
 
@@ -17,6 +18,7 @@ use crate::describe::{
     Names, TcpFlagLetters, c_str, has_ports, ip_addrs, is_icmp, l4_proto_names, push_hex,
     push_tc_handle,
 };
+use crate::l2::{Arp, Mac, NonIp, ethertype_name};
 use crate::meta::{RetType, TraceMeta, ValueKind, nf_hook_name, tcp_state_name};
 use crate::ret::{RetText, RetValue};
 use crate::sink::{Sink, Summary};
@@ -69,6 +71,41 @@ enum NameOr<'a, N> {
     Number(N),
 }
 
+/// An Ethernet/IPv4 ARP header.
+#[derive(Serialize)]
+struct ArpJson {
+    /// `request`, `reply`, ... or the number of another operation.
+    op: NameOr<'static, u16>,
+    sender_ip: Ipv4Addr,
+    sender_mac: Mac,
+    target_ip: Ipv4Addr,
+    target_mac: Mac,
+}
+
+impl ArpJson {
+    fn of(arp: &Arp) -> Self {
+        const OPS: [(u16, &str); 7] = [
+            (1, "request"),
+            (2, "reply"),
+            (3, "reverse_request"),
+            (4, "reverse_reply"),
+            (8, "inverse_request"),
+            (9, "inverse_reply"),
+            (10, "nak"),
+        ];
+        ArpJson {
+            op: match OPS.iter().find(|&&(op, _)| op == arp.op) {
+                Some(&(_, name)) => NameOr::Name(name),
+                None => NameOr::Number(arp.op),
+            },
+            sender_ip: arp.sender_ip,
+            sender_mac: arp.sender_mac,
+            target_ip: arp.target_ip,
+            target_mac: arp.target_mac,
+        }
+    }
+}
+
 /// One output line. A flat struct (no `#[serde(flatten)]`, which would
 /// route every field through a slower map serializer).
 #[derive(Default, Serialize)]
@@ -102,6 +139,11 @@ pub(crate) struct EventJson<'a> {
     from_socket: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     family: Option<u8>,
+    /// `skb->protocol` of a packet that is not IP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ethertype: Option<NameOr<'static, u16>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arp: Option<ArpJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     proto: Option<NameOr<'static, u8>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,6 +198,9 @@ pub(crate) struct EventJson<'a> {
     nf_hook: Option<NameOr<'static, u64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     nf_pf: Option<u8>,
+    /// Bytes a reader copied to user space (`skb_copy_datagram_iovec`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    copied_to_user: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     qlen: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -329,6 +374,7 @@ pub(crate) fn event_json<'a>(
             }
         }
         Some(ValueKind::Tdma) => view.tdma = TdmaEvent::decode(event),
+        Some(ValueKind::Copied) => view.copied_to_user = Some(event.value),
         Some(ValueKind::NfHook) => {
             if kind == Some(EventKind::Entry) {
                 let (hook, pf) = (event.aux as u8, (event.aux >> 8) as u8);
@@ -350,6 +396,16 @@ fn fill_packet<'a>(json: &mut EventJson<'a>, event: &RawEvent, tcp_flags: &'a Tc
     let from_socket = event.flags & event_flag::FROM_SOCKET != 0;
     json.len = (event.skb != 0).then_some(pkt.skb_len);
     json.from_socket = from_socket;
+    if let Some(non_ip) = NonIp::of(pkt) {
+        json.ethertype = Some(match ethertype_name(pkt.l3_proto) {
+            Some(name) => NameOr::Name(name),
+            None => NameOr::Number(pkt.l3_proto),
+        });
+        if let NonIp::Arp(arp) = non_ip {
+            json.arp = Some(ArpJson::of(&arp));
+        }
+        return;
+    }
     let Some((family, saddr, daddr)) = ip_addrs(pkt) else {
         return;
     };

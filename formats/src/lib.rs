@@ -2,7 +2,8 @@
 //!
 //! * [`abi`]: the `no_std` kernel↔userspace event ABI, shared with the BPF programs.
 //! * [`filter`]: the filter language; its evaluator is `no_std` and runs in BPF too.
-//! * With `std`: decoded events, record files and the text/JSON sinks.
+//! * With `std`: decoded events, record files and the text/JSON sinks; [`l2`]
+//!   describes packets that are not IP (ARP, other ethertypes).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 pub mod abi;
@@ -11,6 +12,8 @@ mod describe;
 pub mod filter;
 #[cfg(feature = "std")]
 pub mod json;
+#[cfg(feature = "std")]
+pub mod l2;
 #[cfg(feature = "std")]
 pub mod meta;
 #[cfg(feature = "std")]

@@ -103,6 +103,8 @@ pub enum ValueKind {
     NfHook,
     /// One of sch_tdma's tracepoints: decoded by [`crate::tdma::TdmaEvent`].
     Tdma,
+    /// `value`: bytes copied to user space.
+    Copied,
 }
 
 /// One attachable probe.
@@ -125,7 +127,7 @@ pub struct ProbeDesc {
 /// The fixed tracepoint probes of [`abi::probe_id`], named as the kernel names them.
 pub fn tracepoint_probes() -> Vec<ProbeDesc> {
     use ValueKind as V;
-    [
+    let mut probes: Vec<ProbeDesc> = [
         (
             probe_id::NETIF_RECEIVE_SKB,
             "net",
@@ -144,6 +146,12 @@ pub fn tracepoint_probes() -> Vec<ProbeDesc> {
         (probe_id::QDISC_DEQUEUE, "qdisc", "qdisc_dequeue", V::Qdisc),
         (probe_id::KFREE_SKB, "skb", "kfree_skb", V::DropReason),
         (probe_id::CONSUME_SKB, "skb", "consume_skb", V::None),
+        (
+            probe_id::SKB_COPY_DATAGRAM_IOVEC,
+            "skb",
+            "skb_copy_datagram_iovec",
+            V::Copied,
+        ),
         (
             probe_id::TCP_RETRANSMIT_SKB,
             "tcp",
@@ -182,7 +190,11 @@ pub fn tracepoint_probes() -> Vec<ProbeDesc> {
         ret: RetType::Unknown,
     })
     .chain(tdma_probes())
-    .collect()
+    .collect();
+    // In id order: ids are appended as tracepoints are added, and sch_tdma's
+    // came before the last ones.
+    probes.sort_by_key(|p| p.id);
+    probes
 }
 
 /// sch_tdma's tracepoints, reached as raw tracepoints of its module.
@@ -478,6 +490,11 @@ mod tests {
         assert_eq!(by_name("net_dev_xmit").value, ValueKind::XmitRc);
         assert_eq!(by_name("qdisc_dequeue").category, "qdisc");
         assert_eq!(by_name("inet_sock_set_state").value, ValueKind::TcpState);
+        assert_eq!(by_name("skb_copy_datagram_iovec").value, ValueKind::Copied);
+        assert_eq!(
+            by_name("skb_copy_datagram_iovec").id,
+            probe_id::SKB_COPY_DATAGRAM_IOVEC
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::sync::LazyLock;
 
 use crate::abi::{self, EventKind, RawEvent, event_flag};
 use crate::describe::{Names, TcpFlagLetters, has_ports, is_icmp, l4_proto_names, tc_handle_parts};
+use crate::l2::NonIp;
 use crate::meta::{ProbeDesc, RetType, TraceMeta, ValueKind, nf_hook_name, tcp_state_name};
 use crate::sink::{Sink, Summary};
 use crate::stack::{Stack, StackFrame};
@@ -325,12 +326,19 @@ impl<'a> Line<'a> {
     /// Appends the packet summary, each part followed by a space. Addresses
     /// taken from the socket (headers not built yet) come without header
     /// fields, marked `(socket)`; events without an skb have no length.
+    /// Packets that are not IP are described as tcpdump would (ARP) or by
+    /// their ethertype.
     fn packet(&mut self, event: &RawEvent) {
         let pkt = &event.pkt;
         let family = match pkt.l3_proto {
             abi::ETH_P_IP => 4,
             abi::ETH_P_IPV6 => 6,
             _ => {
+                // Rare enough that formatting them the slow way costs nothing.
+                if let Some(non_ip) = NonIp::of(pkt) {
+                    self.bytes(non_ip.to_string().as_bytes());
+                    self.byte(b' ');
+                }
                 self.skb_len(event);
                 return;
             }
@@ -522,6 +530,11 @@ impl<'a> Line<'a> {
                     }
                     self.byte(b' ');
                 }
+            }
+            ValueKind::Copied => {
+                self.bytes(b"copied to user ");
+                self.decimal(ev.value);
+                self.bytes(b" bytes ");
             }
             ValueKind::NfHook => {
                 if kind == Some(EventKind::Entry) {

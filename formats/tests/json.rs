@@ -225,6 +225,55 @@ fn packet_without_ip_header() {
 }
 
 #[test]
+fn arp_object() {
+    let v = object(arp(1, [0; 6]));
+    assert_eq!(v["ethertype"], "ARP");
+    assert_eq!(
+        v["arp"],
+        json!({
+            "op": "request",
+            "sender_ip": "10.0.0.1",
+            "sender_mac": "02:00:00:00:00:01",
+            "target_ip": "10.0.0.2",
+            "target_mac": "00:00:00:00:00:00",
+        })
+    );
+    assert_eq!(v["len"], 42);
+    for ip_only in ["family", "saddr", "proto", "sport", "ip_id", "ttl"] {
+        assert!(v.get(ip_only).is_none(), "{ip_only} in {v}");
+    }
+    let reply = object(arp(2, [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]));
+    assert_eq!(reply["arp"]["op"], "reply");
+    assert_eq!(reply["arp"]["target_mac"], "aa:bb:cc:dd:ee:ff");
+    assert_eq!(object(arp(77, [0; 6]))["arp"]["op"], 77);
+    // Not Ethernet/IPv4: named, not parsed.
+    let other = object(arp(0, [0; 6]));
+    assert_eq!(other["ethertype"], "ARP");
+    assert!(other.get("arp").is_none());
+}
+
+#[test]
+fn other_ethertypes_by_name_or_number() {
+    let mut ev = on_dev(base(probe_id::NETIF_RECEIVE_SKB, 0), "eth0", 2, 0);
+    ev.flags |= event_flag::HAS_PACKET;
+    ev.pkt.l3_proto = 0x88cc;
+    assert_eq!(object(ev)["ethertype"], "LLDP");
+    ev.pkt.l3_proto = 0x1234;
+    assert_eq!(object(ev)["ethertype"], 0x1234);
+    assert!(object(ev).get("arp").is_none());
+    // IP packets have a family instead.
+    assert!(object(icmp_echo()).get("ethertype").is_none());
+}
+
+#[test]
+fn bytes_copied_to_user() {
+    let mut ev = icmp_echo();
+    ev.probe_id = probe_id::SKB_COPY_DATAGRAM_IOVEC;
+    ev.value = 56;
+    assert_eq!(object(ev)["copied_to_user"], 56);
+}
+
+#[test]
 fn netfilter_hook_fields() {
     let mut entry = icmp_echo();
     entry.probe_id = NF_HOOK_PROBE;

@@ -251,6 +251,47 @@ fn packet_without_ip_header() {
 }
 
 #[test]
+fn arp_as_tcpdump_says_it() {
+    assert_eq!(
+        line(arp(1, [0; 6])),
+        "04:31:12.000000000   1 ping/1234        net_dev_queue        ffff8880041a2300 veth0       \
+         ns:4026532281 ARP, Request who-has 10.0.0.2 tell 10.0.0.1 len 42"
+    );
+    let mut reply = arp(2, [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
+    reply.pkt.saddr[4..10].copy_from_slice(&[0x6a, 0xd1, 0xdd, 0x50, 0xb1, 0x29]);
+    assert!(
+        line(reply).ends_with(" ARP, Reply 10.0.0.1 is-at 6a:d1:dd:50:b1:29 len 42"),
+        "{}",
+        line(reply)
+    );
+}
+
+#[test]
+fn other_ethertypes_by_name_or_number() {
+    let mut ev = on_dev(base(probe_id::NETIF_RECEIVE_SKB, 0), "eth0", 2, 0);
+    ev.flags |= event_flag::HAS_PACKET;
+    ev.pkt.skb_len = 60;
+    ev.pkt.l3_proto = 0x88cc;
+    assert!(line(ev).ends_with(" eth0        -             ethertype LLDP (0x88cc) len 60"));
+    ev.pkt.l3_proto = 0x1234;
+    assert!(line(ev).ends_with(" ethertype 0x1234 len 60"));
+}
+
+#[test]
+fn bytes_copied_to_user() {
+    let mut ev = udp_v6_xmit();
+    ev.probe_id = probe_id::SKB_COPY_DATAGRAM_IOVEC;
+    ev.value = 1200;
+    assert!(
+        line(ev).ends_with(
+            " UDP [2001:db8::1]:5353 > [ff02::fb]:5353 len 154 copied to user 1200 bytes"
+        ),
+        "{}",
+        line(ev)
+    );
+}
+
+#[test]
 fn colors_only_when_enabled() {
     let plain = lines(&[tcp_drop(3)]);
     assert!(!plain.contains('\x1b'));

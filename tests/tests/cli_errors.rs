@@ -39,6 +39,20 @@ fn malformed_filter_names_the_bad_token() {
 }
 
 #[test]
+fn report_rejects_a_bad_filter_as_live_tracing_does() {
+    let record = format!("{}/data/host-tracepoints.pkt", env!("CARGO_MANIFEST_DIR"));
+    assert_one_line_error(&["report", &record, "port", "http"], 2, "http");
+    assert_one_line_error(&["report", &record, "udp", "and"], 2, "column");
+    assert_one_line_error(
+        &["report", &record, "--host", "10.0.0.300"],
+        2,
+        "10.0.0.300",
+    );
+    // The filter is checked before the file is read.
+    assert_one_line_error(&["report", "no-such.pkt", "tcp", "or"], 2, "column");
+}
+
+#[test]
 fn bad_options_are_usage_errors() {
     assert_one_line_error(&["--tracepoints", "no_such_tp"], 2, "no_such_tp");
     assert_one_line_error(&["--ring-kib", "3"], 2, "--ring-kib");

@@ -1,6 +1,8 @@
 //! Live tests on the running kernel: real TCP/UDP traffic between network
 //! namespaces this test creates, traced by the real pkttrace binary.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use pkttrace_tests::{
@@ -560,4 +562,214 @@ fn without_cost_there_is_no_cost_table() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(!out.stderr.contains("cost of"), "{}", out.stderr);
     assert!(!out.stderr.contains("ns/run"), "{}", out.stderr);
+}
+
+/// The MAC address of `dev` in namespace `ns`.
+fn mac_of(ns: &str, dev: &str) -> String {
+    let out = Command::new("ip")
+        .args(["-n", ns, "-j", "link", "show", "dev", dev])
+        .output()
+        .expect("running ip");
+    assert!(out.status.success(), "ip link show {dev}");
+    let links: Value = serde_json::from_slice(&out.stdout).expect("ip -j prints JSON");
+    links[0]["address"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no address in {links}"))
+        .to_owned()
+}
+
+/// Runs `args` in namespace `ns` and requires it to succeed.
+fn in_netns(ns: &str, args: &[&str]) {
+    let status = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("running {args:?} in {ns}: {e}"));
+    assert!(status.success(), "{args:?} in {ns}: {status}");
+}
+
+/// `tcpdump -n` on a device of a namespace, for comparing descriptions.
+struct Tcpdump {
+    child: Child,
+}
+
+impl Tcpdump {
+    /// Starts it once it is listening; `None` when tcpdump is not installed.
+    fn start(ns: &str, dev: &str, filter: &str) -> Option<Tcpdump> {
+        let installed = Command::new("tcpdump")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            eprintln!("tcpdump is not installed (scripts/setup.sh installs it): not compared");
+            return None;
+        }
+        let mut child = Command::new("ip")
+            .args([
+                "netns", "exec", ns, "tcpdump", "-n", "-l", "-i", dev, filter,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting tcpdump");
+        // It says "listening on DEV" on stderr once capturing.
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("listening on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("tcpdump listening within 10 s");
+        Some(Tcpdump { child })
+    }
+
+    /// Stops it (SIGINT, as at a terminal) and returns its lines without
+    /// the timestamp in front.
+    fn stop(self) -> Vec<String> {
+        // SAFETY: kill on the pid of a child not yet waited for.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let out = self.child.wait_with_output().expect("tcpdump output");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest).to_owned())
+            .collect()
+    }
+}
+
+/// ARP before a ping, in the words of `tcpdump -n` run on the same device
+/// at the same time (less its `, length 28`): the request on both veth
+/// ends, the reply with the answering end's MAC.
+#[test]
+fn arp_is_described_like_tcpdump() {
+    require_root();
+    let net = TestNet::create("arp").unwrap();
+    let mac_b = mac_of(&net.ns_b, &net.veth_b);
+    let filter = format!("arp and ({})", netns_filter(&net));
+    let tracer = Tracer::start(&["--backend", "tracepoint", &filter]).unwrap();
+    let tcpdump = Tcpdump::start(&net.ns_a, &net.veth_a, "arp");
+    in_netns(&net.ns_a, &["ip", "neigh", "flush", "all"]);
+    let addr_b = net.addr_b.to_string();
+    in_netns(&net.ns_a, &["ping", "-c", "1", "-W", "5", &addr_b]);
+    std::thread::sleep(SETTLE);
+    let out = tracer.stop().unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+
+    let request = format!("ARP, Request who-has {} tell {}", net.addr_b, net.addr_a);
+    let reply = format!("ARP, Reply {} is-at {mac_b}", net.addr_b);
+    for (probe, dev, what) in [
+        ("net_dev_queue", &net.veth_a, &request),
+        ("netif_receive_skb", &net.veth_b, &request),
+        ("net_dev_queue", &net.veth_b, &reply),
+        ("netif_receive_skb", &net.veth_a, &reply),
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(&format!(" {probe} "))
+                && l.contains(&format!(" {dev} "))
+                && l.contains(what.as_str())),
+            "no {probe} on {dev} with {what:?}:\n{}",
+            out.stdout
+        );
+    }
+    if let Some(tcpdump) = tcpdump {
+        let seen = tcpdump.stop();
+        assert!(
+            seen.len() >= 2,
+            "tcpdump saw the request and reply: {seen:?}"
+        );
+        for line in &seen {
+            let words = line
+                .rsplit_once(", length ")
+                .map_or(line.as_str(), |(w, _)| w);
+            assert!(
+                out.stdout.contains(words),
+                "tcpdump said {words:?}, pkttrace did not:\n{}",
+                out.stdout
+            );
+        }
+        assert!(seen.iter().any(|l| l.starts_with(&request)), "{seen:?}");
+        assert!(seen.iter().any(|l| l.starts_with(&reply)), "{seen:?}");
+    }
+}
+
+/// `skb_copy_datagram_iovec` fires in the task that reads the packet: the
+/// datagram `nc` reads names `nc`, its pid, and its namespace (the skb of
+/// a UDP socket's queue has neither device nor socket). 4000 bytes: UDP
+/// copies a datagram in one piece (`copy_linear_skb`) without the
+/// tracepoint, and this one arrives in fragments.
+#[test]
+fn a_read_datagram_names_the_process_that_read_it() {
+    require_root();
+    let net = TestNet::create("rcv").unwrap();
+    let filter = format!("udp and port 9012 and ({})", netns_filter(&net));
+    let tracer = Tracer::start(&["--backend", "tracepoint", "-o", "json", &filter]).unwrap();
+    let mut nc = Command::new("ip")
+        .args([
+            "netns", "exec", &net.ns_b, "nc", "-u", "-l", "-W", "1", "9012",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting nc (install netcat-openbsd)");
+    wait_for_udp_listener(&net.ns_b, 9012);
+    let to = std::net::SocketAddr::from((net.addr_b, 9012));
+    TestNet::run_in(&net.ns_a, move || {
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0")?;
+        sock.send_to(&[b'x'; 4000], to)?;
+        Ok(())
+    })
+    .join()
+    .expect("sender thread")
+    .expect("sending the datagram");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while nc.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nc did not read the datagram"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(SETTLE);
+    let out = tracer.stop().unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let events = out.json_events();
+    let read = events
+        .iter()
+        .find(|e| is(e, "probe", "skb_copy_datagram_iovec"))
+        .unwrap_or_else(|| panic!("no skb_copy_datagram_iovec:\n{}", summary(&events)));
+    assert_eq!(field(read, "comm"), "nc", "{read}");
+    assert_eq!(field(read, "pid").as_u64(), Some(u64::from(nc.id())));
+    assert_eq!(
+        field(read, "netns").as_u64(),
+        Some(TestNet::inode(&net.ns_b).unwrap())
+    );
+    assert_eq!(field(read, "saddr"), net.addr_a.to_string().as_str());
+    assert_eq!(field(read, "dport"), 9012);
+    assert!(field(read, "copied_to_user").as_u64() > Some(0), "{read}");
+}
+
+/// Waits (up to 10 s) until a UDP socket in `ns` is bound to `port`.
+fn wait_for_udp_listener(ns: &str, port: u16) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sport = format!("sport = :{port}");
+    loop {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns, "ss", "-H", "-u", "-l", "-n", &sport])
+            .output()
+            .expect("running ss");
+        if !out.stdout.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on UDP port {port} in {ns}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

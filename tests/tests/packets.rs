@@ -194,6 +194,23 @@ fn each_packet_is_one_entry_with_its_true_outcome() {
     assert_eq!(datagram["outcome"], "dropped", "{}", dump());
     assert_eq!(datagram["drop_reason"], "NO_SOCKET");
 
+    // The ARP before the ping, described as tcpdump does, taken by b's
+    // ARP; and its reply by a's.
+    let arp = |text: &str| {
+        packets
+            .iter()
+            .find(|p| p["non_ip"].as_str().is_some_and(|t| t.starts_with(text)))
+            .unwrap_or_else(|| panic!("no {text}:\n{}", dump()))
+    };
+    let request = arp(&format!(
+        "ARP, Request who-has {} tell {}",
+        net.addr_b, net.addr_a
+    ));
+    assert_eq!(request["outcome"], "delivered", "{}", dump());
+    assert_eq!(request["hops"].as_array().unwrap().len(), 2);
+    let reply = arp(&format!("ARP, Reply {} is-at ", net.addr_b));
+    assert_eq!(reply["outcome"], "delivered", "{}", dump());
+
     // The ping: its request delivered in b.
     let request = packets
         .iter()

@@ -99,13 +99,21 @@ pub fn fill_dev<M: Kmem>(ev: &mut RawEvent, dev: u64) {
 /// probe-read); the skb's own socket is preferred and read like the skb.
 #[inline(always)]
 pub fn fill_skb<M: Kmem>(ev: &mut RawEvent, skb: u64, dev: u64, parse: bool, sk: u64) {
-    ev.skb = skb;
     let dev = if dev != 0 {
         dev
     } else {
         M::read(skb, offset(|o| &o.skb_dev)).unwrap_or(0)
     };
     fill_dev::<M>(ev, dev);
+    fill_skb_packet::<M>(ev, skb, parse, sk);
+}
+
+/// [`fill_skb`] without the device: for an skb in a socket's receive queue,
+/// where `skb->dev` no longer holds one (UDP keeps its `dev_scratch` in the
+/// same word, TCP clears it). The namespace comes from the socket.
+#[inline(always)]
+pub fn fill_skb_packet<M: Kmem>(ev: &mut RawEvent, skb: u64, parse: bool, sk: u64) {
+    ev.skb = skb;
     ev.pkt.skb_len = M::read(skb, offset(|o| &o.skb_len)).unwrap_or(0);
     let own_sk: u64 = M::read(skb, offset(|o| &o.skb_sk)).unwrap_or(0);
     if ev.netns == 0 {

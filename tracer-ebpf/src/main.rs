@@ -22,14 +22,15 @@ use core::mem::MaybeUninit;
 
 use aya_ebpf::{
     EbpfContext,
+    helpers::generated,
     macros::{btf_tracepoint, fentry, kprobe, map},
     maps::Array,
     programs::{BtfTracePointContext, FEntryContext, ProbeContext},
 };
 use formats::abi::{EventKind, RawEvent, probe_id};
 
-use emit::{accept, fill_dev, fill_skb, fill_sock, new_event, output_with_stack};
-use kernel::{Btf, Kmem, offset};
+use emit::{accept, fill_dev, fill_skb, fill_skb_packet, fill_sock, new_event, output_with_stack};
+use kernel::{Btf, Kmem, Probed, offset};
 
 /// Emits a point event that passes the filter. Pending function frames are
 /// flushed by function entries only: a flush loop in every tracepoint program
@@ -187,6 +188,42 @@ pub fn pt_consume_skb(ctx: BtfTracePointContext) -> i32 {
         0,
         true,
     );
+    0
+}
+
+/// The current task's network namespace, for an event whose skb names none
+/// (one in a UDP socket's queue has neither device nor socket).
+#[inline(always)]
+fn fill_task_netns(ev: &mut RawEvent) {
+    // SAFETY: a helper without preconditions.
+    let task = unsafe { generated::bpf_get_current_task() };
+    let nsproxy: u64 = Probed::read(task, offset(|o| &o.task_nsproxy)).unwrap_or(0);
+    let net: u64 = Probed::read(nsproxy, offset(|o| &o.nsproxy_net_ns)).unwrap_or(0);
+    ev.netns = Probed::read(net, offset(|o| &o.net_ns_inum)).unwrap_or(0);
+}
+
+/// A reader copies an skb's data to user space (recvmsg): fires in the task
+/// that receives the packet, so its pid and comm say who got it. `value` =
+/// bytes copied. The skb's device is gone by then, and UDP keeps no socket
+/// in it: the namespace is then the reader's.
+#[btf_tracepoint(function = "skb_copy_datagram_iovec")]
+pub fn pt_skb_copy_datagram_iovec(ctx: BtfTracePointContext) -> i32 {
+    let skb = ctx.arg::<u64>(0);
+    if skb == 0 {
+        return 0;
+    }
+    let mut slot = MaybeUninit::uninit();
+    let ev = new_event(
+        &mut slot,
+        probe_id::SKB_COPY_DATAGRAM_IOVEC,
+        EventKind::Point,
+    );
+    fill_skb_packet::<Btf>(ev, skb, true, 0);
+    if ev.netns == 0 {
+        fill_task_netns(ev);
+    }
+    ev.value = ctx.arg::<u32>(1) as u64;
+    submit(ctx.as_ptr(), ev, false);
     0
 }
 

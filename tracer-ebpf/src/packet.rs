@@ -1,4 +1,5 @@
-//! Parses the IP and transport headers of an skb into a `PacketSummary`.
+//! Parses the IP and transport headers of an skb into a `PacketSummary`, or
+//! its ARP header, or notes the ethertype of anything else.
 //!
 //! Where the IP header starts depends on where in the stack the skb is seen:
 //! on receive before `__netif_receive_skb_core` resets it, `network_header` may
@@ -7,8 +8,8 @@
 //! Each candidate is validated by the IP version nibble before use.
 
 use formats::abi::{
-    ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP,
-    KernelOffsets, PacketSummary, SKB_HEADER_UNSET,
+    ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP,
+    IPPROTO_UDP, KernelOffsets, PacketSummary, SKB_HEADER_UNSET,
 };
 
 use crate::kernel::{Kmem, offset, read_at, read_into};
@@ -17,7 +18,8 @@ const ETH_HLEN: u64 = 14;
 /// IPv6 extension headers skipped before giving up on the transport header.
 const MAX_IPV6_EXT_HEADERS: usize = 3;
 
-/// Fills `pkt` from the skb; returns false when no IP header was found.
+/// Fills `pkt` from the skb; returns false when it found nothing: neither
+/// an IP header nor a non-IP `skb->protocol`.
 #[inline(always)]
 pub fn parse_skb<M: Kmem>(skb: u64, pkt: &mut PacketSummary) -> bool {
     let head: u64 = match M::read(skb, offset(|o: &KernelOffsets| &o.skb_head)) {
@@ -35,6 +37,15 @@ pub fn parse_skb<M: Kmem>(skb: u64, pkt: &mut PacketSummary) -> bool {
     if protocol == 0 && !network_set {
         return false;
     }
+    // Not IP: the ethertype says what it is (ARP, LLDP, a VLAN tag the
+    // device did not take off, ...); only ARP is parsed further.
+    if protocol != 0 && protocol != ETH_P_IP && protocol != ETH_P_IPV6 {
+        pkt.l3_proto = protocol;
+        if protocol == ETH_P_ARP {
+            parse_arp(arp_header(head, data, network, mac), pkt);
+        }
+        return true;
+    }
     // Receive path with the link header already pulled: data is the IP header.
     let rx_pulled = mac != SKB_HEADER_UNSET && data == head + mac as u64 + ETH_HLEN;
     let candidate = if rx_pulled || !network_set {
@@ -50,6 +61,57 @@ pub fn parse_skb<M: Kmem>(skb: u64, pkt: &mut PacketSummary) -> bool {
         return parse_ip(data + ETH_HLEN, protocol, pkt);
     }
     false
+}
+
+/// Where an ARP header starts, chosen without reading it (one read for the
+/// whole parse keeps the verifier's work small). On receive the link header
+/// has been pulled: `data` is the ARP header. On transmit `data` is at the
+/// link header and `network_header` marks the ARP header (`arp_create` sets
+/// it), except for a frame written whole by a packet socket, whose network
+/// header is its link header.
+#[inline(always)]
+fn arp_header(head: u64, data: u64, network: u16, mac: u16) -> u64 {
+    let mac_set = mac != SKB_HEADER_UNSET;
+    let network_set = network != 0 && network != SKB_HEADER_UNSET;
+    if mac_set && data == head + mac as u64 + ETH_HLEN {
+        data
+    } else if network_set && !(mac_set && network == mac) {
+        head + network as u64
+    } else if mac_set && data == head + mac as u64 {
+        data + ETH_HLEN
+    } else {
+        data
+    }
+}
+
+/// An ARP header for IPv4 over Ethernet (RFC 826): hardware type, protocol
+/// type, their address lengths, operation, then sender MAC and IPv4, target
+/// MAC and IPv4. Word-aligned, so it is read and copied word by word.
+#[repr(C, align(4))]
+#[derive(Clone, Copy)]
+struct ArpBytes([u8; 28]);
+
+/// `ARPHRD_ETHER`: the hardware type of Ethernet (and veth, bridges, ...).
+const ARPHRD_ETHER: u16 = 1;
+
+/// Parses an Ethernet/IPv4 ARP header at `arp` into the fields
+/// `formats::abi::PacketSummary` assigns to ARP. Any other kind (other
+/// address sizes) is left unparsed, operation 0.
+#[inline(always)]
+fn parse_arp(arp: u64, pkt: &mut PacketSummary) {
+    let Some(ArpBytes(hdr)) = read_at(arp) else {
+        return;
+    };
+    let htype = u16::from_be_bytes([hdr[0], hdr[1]]);
+    let ptype = u16::from_be_bytes([hdr[2], hdr[3]]);
+    if htype != ARPHRD_ETHER || ptype != ETH_P_IP || hdr[4] != 6 || hdr[5] != 4 {
+        return;
+    }
+    pkt.ip_id = u16::from_be_bytes([hdr[6], hdr[7]]);
+    pkt.saddr[..4].copy_from_slice(&hdr[14..18]);
+    pkt.saddr[4..10].copy_from_slice(&hdr[8..14]);
+    pkt.daddr[..4].copy_from_slice(&hdr[24..28]);
+    pkt.daddr[4..10].copy_from_slice(&hdr[18..24]);
 }
 
 /// The bytes at an IP header: an IPv6 header, or an IPv4 header and what

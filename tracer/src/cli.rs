@@ -14,6 +14,7 @@ Examples:
   pkttrace -o json --trees                  one JSON call tree per line
   pkttrace record -o trace.pkt --duration 10
   pkttrace report trace.pkt -o json
+  pkttrace report trace.pkt 'udp and port 53'  a record, filtered after the fact
   pkttrace --profile tcp-in --func 'ip_*'   call trees of chosen kernel functions
   pkttrace --all-skb-funcs --dry-run        what could be probed, and why not the rest
   pkttrace --backend kprobe --all-skb-funcs every function with an skb (kprobe-multi: seconds)
@@ -25,11 +26,13 @@ Examples:
   pkttrace doctor                           what this kernel lets pkttrace do
   pkttrace demo                             trace TCP and UDP between two throwaway namespaces
 
-Filter expressions follow pcap-filter: tcp, udp, icmp, icmp6, ip, ip6,
+Filter expressions follow pcap-filter: tcp, udp, icmp, icmp6, ip, ip6, arp,
 [src|dst] host ADDR, [src|dst] net CIDR, [src|dst] port N, portrange N-M,
 ifname NAME, netns INODE, pid N, tcp-syn/tcp-fin/tcp-rst/..., and, or, not, ( ).
-Options such as --proto and --port are ANDed with the expression. Filters run
-in the kernel: packets that do not match cost no ring-buffer space.
+host and net also match ARP's sender and target addresses. Options such as
+--proto and --port are ANDed with the expression. Filters run in the kernel:
+packets that do not match cost no ring-buffer space. `report` takes the same
+filter and runs it on the recorded events.
 
 Exit status: 0 success, 1 runtime error, 2 usage error.";
 
@@ -156,11 +159,14 @@ pub enum FunctionsFormat {
     Json,
 }
 
+/// Which events to keep: a filter expression and the options ANDed with it.
+/// Live traces run it in the kernel; `report` runs the same program on the
+/// recorded events.
 #[derive(Args, Debug, Clone, Default)]
-pub struct TraceArgs {
+pub struct FilterArgs {
     /// Filter expression (pcap-filter style), e.g. 'tcp and port 80'
     #[arg(value_name = "FILTER")]
-    pub filter: Vec<String>,
+    pub expression: Vec<String>,
     /// Only this protocol
     #[arg(long, value_enum)]
     pub proto: Option<Proto>,
@@ -186,6 +192,12 @@ pub struct TraceArgs {
     /// Events raised in this process (process context only)
     #[arg(long)]
     pub pid: Option<u32>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Once a packet matches, keep tracing that skb until it is freed
     #[arg(long)]
     pub follow_skb: bool,
@@ -255,9 +267,20 @@ pub struct RecordArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  pkttrace report trace.pkt                     every event: call trees by packet, or lines
+  pkttrace report trace.pkt udp -o text         only UDP events, one line each
+  pkttrace report trace.pkt --port 9999 -o json the events of port 9999, as JSON lines
+  pkttrace report trace.pkt 'arp or icmp'       the journeys (or trees) with an ARP or ICMP event
+
+The filter is the live trace's: the same expression and options, compiled
+the same way, run on each recorded event. Flat output keeps the events that
+match; call trees and journeys are kept whole when one of their events does.")]
 pub struct ReportArgs {
     /// Record file written by `pkttrace record`
     pub file: PathBuf,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -333,8 +356,8 @@ mod tests {
         let cli = Cli::try_parse_from(["pkttrace", "--proto", "tcp", "port", "80", "-o", "json"])
             .unwrap();
         assert!(cli.command.is_none());
-        assert_eq!(cli.trace.filter, ["port", "80"]);
-        assert_eq!(cli.trace.proto, Some(Proto::Tcp));
+        assert_eq!(cli.trace.filter.expression, ["port", "80"]);
+        assert_eq!(cli.trace.filter.proto, Some(Proto::Tcp));
         assert_eq!(cli.output.output, Some(OutputFormat::Json));
     }
 
@@ -345,7 +368,7 @@ mod tests {
             panic!("record subcommand");
         };
         assert_eq!(args.file, std::path::PathBuf::from("t.pkt"));
-        assert_eq!(args.trace.filter, ["udp"]);
+        assert_eq!(args.trace.filter.expression, ["udp"]);
         assert!(!args.compress);
         let cli = Cli::try_parse_from(["pkttrace", "record", "--compress", "-o", "t.pkt"]).unwrap();
         let Some(Command::Record(args)) = cli.command else {
@@ -355,12 +378,27 @@ mod tests {
     }
 
     #[test]
+    fn report_takes_the_filter_of_live_traces() {
+        let cli = Cli::try_parse_from([
+            "pkttrace", "report", "t.pkt", "udp", "or", "arp", "--port", "53", "-o", "json",
+        ])
+        .unwrap();
+        let Some(Command::Report(args)) = cli.command else {
+            panic!("report subcommand");
+        };
+        assert_eq!(args.file, PathBuf::from("t.pkt"));
+        assert_eq!(args.filter.expression, ["udp", "or", "arp"]);
+        assert_eq!(args.filter.port, Some(53));
+        assert_eq!(args.output.output, Some(OutputFormat::Json));
+    }
+
+    #[test]
     fn tui_takes_a_filter_a_file_or_dash_r() {
         let cli = Cli::try_parse_from(["pkttrace", "tui", "tcp", "--proto", "tcp"]).unwrap();
         let Some(Command::Tui(args)) = cli.command else {
             panic!("tui subcommand");
         };
-        assert_eq!(args.trace.filter, ["tcp"]);
+        assert_eq!(args.trace.filter.expression, ["tcp"]);
         assert_eq!(args.read, None);
         assert_eq!(args.record_file(), None);
         let cli = Cli::try_parse_from(["pkttrace", "tui", "-r", "t.pkt", "udp"]).unwrap();
@@ -368,7 +406,7 @@ mod tests {
             panic!("tui subcommand");
         };
         assert_eq!(args.record_file(), Some(PathBuf::from("t.pkt")));
-        assert_eq!(args.trace.filter, ["udp"]);
+        assert_eq!(args.trace.filter.expression, ["udp"]);
         let file = std::env::current_exe().unwrap();
         let file = file.to_str().unwrap();
         let cli = Cli::try_parse_from(["pkttrace", "tui", file]).unwrap();

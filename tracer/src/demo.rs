@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{DemoArgs, TraceArgs};
+use crate::cli::{DemoArgs, FilterArgs, TraceArgs};
 use crate::netns::TestNet;
 use crate::session::{Limits, Session};
 use crate::status::Status;
@@ -31,14 +31,17 @@ pub fn run(args: &DemoArgs, stop: Arc<AtomicBool>, status: &Status) -> Result<()
         "demo: TCP echo to port {TCP_PORT} over IPv4 and IPv6, 3 UDP datagrams to port {UDP_PORT}, 1 to closed port {CLOSED_PORT}"
     ));
     let trace = TraceArgs {
-        filter: vec![format!("netns {ino_a} or netns {ino_b}")],
+        filter: FilterArgs {
+            expression: vec![format!("netns {ino_a} or netns {ino_b}")],
+            ..FilterArgs::default()
+        },
         backend: args.backend,
         ring_kib: 8192,
         ..TraceArgs::default()
     };
     let mut session = Session::start(&trace, status)?;
     let frames = crate::output::has_call_frames(&session.meta);
-    let mut sink = crate::output::stdout_sink(&args.output, frames, false);
+    let mut sink = crate::output::stdout_sink(&args.output, frames, false, None);
 
     let traffic_stop = stop.clone();
     let traffic_net = net.clone();

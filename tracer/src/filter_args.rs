@@ -1,4 +1,5 @@
-//! Turns the trace options into one compiled in-kernel filter.
+//! Turns the filter options into one compiled filter: loaded into the
+//! kernel for a live trace, run on recorded events by `report`.
 
 use std::os::unix::fs::MetadataExt;
 
@@ -7,7 +8,7 @@ use formats::abi::{FilterInsn, TraceConfig, config_flag};
 use formats::filter;
 
 use crate::UsageError;
-use crate::cli::TraceArgs;
+use crate::cli::{FilterArgs, TraceArgs};
 
 /// The compiled filter and its human-readable source (kept in records).
 pub struct CompiledFilter {
@@ -15,8 +16,31 @@ pub struct CompiledFilter {
     pub text: String,
 }
 
-pub fn compile(args: &TraceArgs) -> Result<CompiledFilter> {
-    let expression = args.filter.join(" ");
+impl CompiledFilter {
+    /// The program as userspace runs it (`formats::filter::matches`);
+    /// `None` when it accepts everything.
+    pub fn program(&self) -> Option<Vec<FilterInsn>> {
+        let len = self.config.filter_len as usize;
+        (len > 0).then(|| self.config.filter[..len].to_vec())
+    }
+}
+
+/// The filter of a live trace, with its flags (`--follow-skb`, `--stack`).
+pub fn for_trace(args: &TraceArgs) -> Result<CompiledFilter> {
+    let mut flags = 0;
+    if args.follow_skb {
+        flags |= config_flag::FOLLOW_SKB;
+    }
+    if args.stack {
+        flags |= config_flag::STACKS;
+    }
+    compile(&args.filter, flags)
+}
+
+/// Compiles the expression and the options ANDed with it; a filter that
+/// does not compile or fit is a usage error.
+pub fn compile(args: &FilterArgs, flags: u32) -> Result<CompiledFilter> {
+    let expression = args.expression.join(" ");
     let mut pieces: Vec<String> = Vec::new();
     if !expression.trim().is_empty() {
         pieces.push(expression.clone());
@@ -51,13 +75,6 @@ pub fn compile(args: &TraceArgs) -> Result<CompiledFilter> {
         let program = filter::compile(piece).map_err(UsageError::error)?;
         programs.push(program);
     }
-    let mut flags = 0;
-    if args.follow_skb {
-        flags |= config_flag::FOLLOW_SKB;
-    }
-    if args.stack {
-        flags |= config_flag::STACKS;
-    }
     let config =
         filter::into_config(&filter::and_all(programs), flags).map_err(UsageError::error)?;
     let text = match pieces.len() {
@@ -85,4 +102,45 @@ pub fn netns_inode(spec: &str) -> Result<u64> {
     let meta =
         std::fs::metadata(&path).with_context(|| format!("--netns {spec}: cannot open {path}"))?;
     Ok(meta.ino())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Proto;
+
+    #[test]
+    fn options_are_anded_with_the_expression() {
+        let args = FilterArgs {
+            expression: vec!["udp".into(), "or".into(), "arp".into()],
+            proto: Some(Proto::Udp),
+            port: Some(53),
+            ..FilterArgs::default()
+        };
+        let compiled = compile(&args, 0).unwrap();
+        assert_eq!(compiled.text, "(udp or arp) and (udp) and (port 53)");
+        let program = compiled.program().unwrap();
+        assert_eq!(
+            program,
+            filter::compile("(udp or arp) and udp and port 53").unwrap()
+        );
+        assert!(
+            compile(&FilterArgs::default(), 0)
+                .unwrap()
+                .program()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn bad_filters_are_usage_errors() {
+        let args = FilterArgs {
+            expression: vec!["port".into(), "http".into()],
+            ..FilterArgs::default()
+        };
+        let Err(err) = compile(&args, 0) else {
+            panic!("`port http` compiled");
+        };
+        assert!(err.downcast_ref::<UsageError>().is_some(), "{err}");
+    }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cost;
 pub mod demo;
 pub mod doctor;
+pub mod event_filter;
 pub mod filter_args;
 pub mod host;
 pub mod netns;
@@ -78,7 +79,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             let limits = Limits::from_args(&cli.trace)?;
             let mut session = Session::start(&cli.trace, &status)?;
             let frames = output::has_call_frames(&session.meta);
-            let mut sink = output::stdout_sink(&output_args, frames, false);
+            // The kernel ran the filter: nothing is left to filter here.
+            let mut sink = output::stdout_sink(&output_args, frames, false, None);
             status.info("tracing; Ctrl-C to stop");
             let summary = session.run(sink.as_mut(), limits, &stop, &status)?;
             status.info(format!(
@@ -117,10 +119,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Some(Command::Report(args)) => {
+            // The live trace's filter, compiled the same way, run on each
+            // recorded event; flags are the kernel's business only.
+            let filter = filter_args::compile(&args.filter, 0)?.program();
             let mut reader = RecordReader::open(&args.file)
                 .with_context(|| format!("reading {}", args.file.display()))?;
             let frames = output::has_call_frames(reader.meta());
-            let mut sink = output::stdout_sink(&args.output, frames, true);
+            let mut sink = output::stdout_sink(&args.output, frames, true, filter);
             let replay = match formats::record::replay(&mut reader, sink.as_mut()) {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
                 other => other.context("writing output")?,

@@ -3,10 +3,11 @@
 
 use std::io::{BufWriter, IsTerminal, Write};
 
+use formats::abi::FilterInsn;
 use formats::json::JsonPrinter;
 use formats::meta::{ProbeKind, TraceMeta};
 use formats::sink::Sink;
-use formats::stitch::{Grouping, StitchOptions, StitchSink};
+use formats::stitch::{Grouping, StitchOptions, StitchSink, TreeSink};
 use formats::tdma::view::{TdmaView, ViewFormat};
 use formats::text::TextPrinter;
 use formats::trees::classic::ClassicPrinter;
@@ -16,6 +17,7 @@ use formats::trees::select::TreeSelect;
 use formats::trees::text::TreeTextPrinter;
 
 use crate::cli::{OutputArgs, OutputFormat};
+use crate::event_filter::EventFilter;
 
 /// Output buffer for stdout; live traces flush it after every ring drain.
 const STDOUT_BUFFER: usize = 256 * 1024;
@@ -34,9 +36,38 @@ fn color() -> bool {
     !no_color && std::io::stdout().is_terminal()
 }
 
+/// Wraps a flat sink in `filter`'s [`EventFilter`], if there is a filter.
+fn filtered(sink: Box<dyn Sink>, filter: &Option<Vec<FilterInsn>>) -> Box<dyn Sink> {
+    match filter {
+        Some(program) => Box::new(EventFilter::new(sink, program.clone())),
+        None => sink,
+    }
+}
+
+/// A stitcher feeding `trees` the network packets (all skbs with
+/// `--all-skbs`) and the passes and packets `filter` accepts.
+fn stitched<T: TreeSink + 'static>(
+    trees: T,
+    options: StitchOptions,
+    args: &OutputArgs,
+    filter: &Option<Vec<FilterInsn>>,
+) -> Box<dyn Sink> {
+    let select = TreeSelect::new(trees, args.all_skbs, filter.clone().unwrap_or_default());
+    Box::new(StitchSink::new(select, options))
+}
+
 /// The sink for `args` on stdout. `frames` says whether call trees can be
 /// built; `packets_by_default` makes trees group by packet (reports).
-pub fn stdout_sink(args: &OutputArgs, frames: bool, packets_by_default: bool) -> Box<dyn Sink> {
+/// `filter` is a compiled filter to run here, in userspace (`report`'s;
+/// live traces ran theirs in the kernel and pass `None`): flat output keeps
+/// the events it accepts, call trees and packets are kept whole when it
+/// accepts one of their events.
+pub fn stdout_sink(
+    args: &OutputArgs,
+    frames: bool,
+    packets_by_default: bool,
+    filter: Option<Vec<FilterInsn>>,
+) -> Box<dyn Sink> {
     let out: Box<dyn Write> = Box::new(BufWriter::with_capacity(STDOUT_BUFFER, std::io::stdout()));
     if args.tdma {
         let format = if args.output == Some(OutputFormat::Json) {
@@ -44,7 +75,7 @@ pub fn stdout_sink(args: &OutputArgs, frames: bool, packets_by_default: bool) ->
         } else {
             ViewFormat::Text
         };
-        return Box::new(TdmaView::new(out, format));
+        return filtered(Box::new(TdmaView::new(out, format)), &filter);
     }
     let format = args.output.unwrap_or(if frames {
         OutputFormat::Tree
@@ -64,6 +95,7 @@ pub fn stdout_sink(args: &OutputArgs, frames: bool, packets_by_default: bool) ->
     // drops frames the kernel emitted only tentatively; pass by pass, so the
     // lines stay in time order.
     let flat = |sink: Box<dyn Sink>| -> Box<dyn Sink> {
+        let sink = filtered(sink, &filter);
         if frames {
             let passes = StitchOptions {
                 grouping: Grouping::Passes,
@@ -75,37 +107,28 @@ pub fn stdout_sink(args: &OutputArgs, frames: bool, packets_by_default: bool) ->
         }
     };
     match format {
-        OutputFormat::Text if args.packets => Box::new(StitchSink::new(
-            TreeSelect::new(
-                TreeTextPrinter::new(out)
-                    .with_color(color())
-                    .with_trees(false),
-                args.all_skbs,
-                Vec::new(),
-            ),
+        OutputFormat::Text if args.packets => stitched(
+            TreeTextPrinter::new(out)
+                .with_color(color())
+                .with_trees(false),
             options,
-        )),
+            args,
+            &filter,
+        ),
         OutputFormat::Text => flat(Box::new(TextPrinter::new(out).with_color(color()))),
-        OutputFormat::Json if args.trees || args.packets => Box::new(StitchSink::new(
-            TreeSelect::new(
-                TreeJsonPrinter::new(out).with_trees(args.trees),
-                args.all_skbs,
-                Vec::new(),
-            ),
+        OutputFormat::Json if args.trees || args.packets => stitched(
+            TreeJsonPrinter::new(out).with_trees(args.trees),
             options,
-        )),
+            args,
+            &filter,
+        ),
         OutputFormat::Json => flat(Box::new(JsonPrinter::new(out))),
-        OutputFormat::Tree => Box::new(StitchSink::new(
-            TreeSelect::new(
-                TreeTextPrinter::new(out).with_color(color()),
-                args.all_skbs,
-                Vec::new(),
-            ),
+        OutputFormat::Tree => stitched(
+            TreeTextPrinter::new(out).with_color(color()),
             options,
-        )),
-        OutputFormat::Classic => Box::new(StitchSink::new(
-            TreeSelect::new(ClassicPrinter::new(out), args.all_skbs, Vec::new()),
-            options,
-        )),
+            args,
+            &filter,
+        ),
+        OutputFormat::Classic => stitched(ClassicPrinter::new(out), options, args, &filter),
     }
 }

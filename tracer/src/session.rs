@@ -256,7 +256,7 @@ impl Plan {
     /// are an error, except with `--dry-run`, which plans them as fentry
     /// would take them.
     pub fn make(args: &TraceArgs) -> Result<Plan> {
-        let filter = filter_args::compile(args)?;
+        let filter = filter_args::for_trace(args)?;
         let ring_bytes = ring_bytes(args.ring_kib)?;
         tracepoint::validate_selection(&args.tracepoints)?;
         if args.tracepoints.iter().any(|t| tdma::is_tdma_tracepoint(t)) && !tdma::module_loaded() {

@@ -24,7 +24,7 @@ pub enum FilterError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
     #[error(
-        "expected a primitive (tcp, udp, icmp, ip, ip6, proto, host, net, port, portrange, \
+        "expected a primitive (tcp, udp, icmp, ip, ip6, arp, proto, host, net, port, portrange, \
          ifname, netns, pid, ifindex, tcp-syn, tcpflags, ...), 'not' or '('"
     )]
     ExpectedPrimitive,

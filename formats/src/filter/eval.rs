@@ -11,8 +11,8 @@
 //! `u32` here, per-CPU map memory in BPF — see that file for why).
 
 use crate::abi::{
-    ETH_P_IP, ETH_P_IPV6, FILTER_MAX_INSNS, FilterInsn, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP,
-    RawEvent, filter_dir, filter_op,
+    ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, FILTER_MAX_INSNS, FilterInsn, IPPROTO_SCTP, IPPROTO_TCP,
+    IPPROTO_UDP, RawEvent, filter_dir, filter_op,
 };
 
 /// A compiled filter as the evaluator fetches it.
@@ -103,7 +103,10 @@ fn step(insn: &FilterInsn, bits: u32, ev: &RawEvent) -> u32 {
 /// Whether the predicate `insn` holds for `ev`.
 ///
 /// Ports and TCP flags need a parsed IP header (or a socket's addresses):
-/// without one `l4_proto` and the port fields mean nothing.
+/// without one `l4_proto` and the port fields mean nothing. An IPv4 address
+/// also matches an ARP packet's sender (`src`) or target (`dst`) address, as
+/// tcpdump's `host` does: they sit where an IP packet's do, and the MAC
+/// addresses after them are outside an IPv4 mask.
 #[inline(always)]
 fn holds(insn: &FilterInsn, ev: &RawEvent) -> bool {
     let pkt = &ev.pkt;
@@ -117,7 +120,7 @@ fn holds(insn: &FilterInsn, ev: &RawEvent) -> bool {
                 6 => ETH_P_IPV6,
                 _ => return false,
             };
-            pkt.l3_proto == family
+            (pkt.l3_proto == family || (family == ETH_P_IP && pkt.l3_proto == ETH_P_ARP))
                 && by_dir(
                     insn.dir,
                     masked_equal(insn, &pkt.saddr),
@@ -125,7 +128,7 @@ fn holds(insn: &FilterInsn, ev: &RawEvent) -> bool {
                 )
         }
         filter_op::PORT => {
-            let has_ports = pkt.l3_proto != 0
+            let has_ports = is_ip(pkt.l3_proto)
                 && matches!(pkt.l4_proto, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP);
             let (s, d) = (pkt.sport as u32, pkt.dport as u32);
             has_ports
@@ -140,10 +143,19 @@ fn holds(insn: &FilterInsn, ev: &RawEvent) -> bool {
         filter_op::PID => ev.pid == insn.lo,
         filter_op::IFINDEX => ev.ifindex == insn.lo,
         filter_op::TCP_FLAGS => {
-            pkt.l3_proto != 0 && pkt.l4_proto == IPPROTO_TCP && pkt.tcp_flags as u32 & insn.lo != 0
+            is_ip(pkt.l3_proto)
+                && pkt.l4_proto == IPPROTO_TCP
+                && pkt.tcp_flags as u32 & insn.lo != 0
         }
         _ => false,
     }
+}
+
+/// Whether `l3_proto` says IPv4 or IPv6: headers (or a socket's addresses)
+/// whose transport fields mean something. ARP and other ethertypes have none.
+#[inline(always)]
+fn is_ip(l3_proto: u16) -> bool {
+    l3_proto == ETH_P_IP || l3_proto == ETH_P_IPV6
 }
 
 /// `src`/`dst` pick one side; anything else means either.

@@ -6,13 +6,17 @@
 //! and_expr  := unary { ("and" | "&&") unary }
 //! unary     := ("not" | "!") unary | "(" expr ")" | primitive
 //! primitive := tcp | udp | sctp  [ [src|dst] (port N | portrange N-M) ]
-//!            | icmp | icmp6 | ip [proto P] | ip6 [proto P] | proto P
+//!            | icmp | icmp6 | ip [proto P] | ip6 [proto P] | proto P | arp
 //!            | [src|dst] host ADDR | [src|dst] net ADDR/LEN | [src|dst] net ADDR mask MASK
 //!            | [src|dst] port N | [src|dst] portrange N-M
 //!            | ifname NAME | dev NAME | netns N | pid N | ifindex N
 //!            | tcp-fin | tcp-syn | tcp-rst | tcp-push | tcp-ack | tcp-urg | tcp-ece | tcp-cwr
 //!            | tcpflags LETTERS          (any of F S R P A U E C, e.g. `SA` or `S|A`)
 //! ```
+//!
+//! `host` and `net` with an IPv4 address also match ARP packets by their
+//! sender (`src`) and target (`dst`) address, as in tcpdump; ports and TCP
+//! flags never match a packet that is not IP.
 //!
 //! `not` binds tighter than `and`, which binds tighter than `or`; both binary
 //! operators are left-associative. `P` is a number 0–255 or one of `tcp`, `udp`,

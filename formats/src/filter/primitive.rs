@@ -9,8 +9,8 @@ use super::lexer::{Token, TokenKind, Tokens};
 use super::predicate;
 use super::prefix::Prefix;
 use crate::abi::{
-    ETH_P_IP, ETH_P_IPV6, FilterInsn, IFNAMSIZ, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP,
-    IPPROTO_TCP, IPPROTO_UDP, filter_dir, tcp_flag,
+    ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, FilterInsn, IFNAMSIZ, IPPROTO_ICMP, IPPROTO_ICMPV6,
+    IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, filter_dir, tcp_flag,
 };
 
 /// A numeric argument: what to call it in errors, and its largest value.
@@ -102,6 +102,7 @@ pub(crate) fn primitive(tokens: &mut Tokens<'_>) -> Result<Expr, FilterError> {
         "sctp" => return transport(tokens, IPPROTO_SCTP),
         "ip" => return network_layer(tokens, ETH_P_IP),
         "ip6" => return network_layer(tokens, ETH_P_IPV6),
+        "arp" => predicate::l3_proto(ETH_P_ARP),
         "icmp" => predicate::l4_proto(IPPROTO_ICMP),
         "icmp6" => predicate::l4_proto(IPPROTO_ICMPV6),
         "proto" => predicate::l4_proto(protocol(tokens.advance())?),

@@ -23,6 +23,7 @@ use crate::abi::{RawEvent, event_flag};
 use crate::describe::{Names, TcpFlagLetters, push_hex};
 use crate::describe::{c_str, has_ports, ip_addrs, printable};
 use crate::json::{Scratch, event_json};
+use crate::l2::NonIp;
 use crate::meta::TraceMeta;
 use crate::sink::Summary;
 use crate::stack::StackFrame;
@@ -172,6 +173,10 @@ struct PacketJson<'a> {
     latency_ns: u64,
     #[serde(flatten)]
     headers: Option<HeadersJson>,
+    /// A packet without IP header, as the text says it (`ARP, Request
+    /// who-has …`, `ethertype LLDP (0x88cc)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    non_ip: Option<String>,
     outcome: &'static str,
     /// The outcome in words, as the text view says it.
     outcome_text: String,
@@ -388,6 +393,10 @@ impl<'a> JsonWriter<'a> {
             duration_ns: packet.duration_ns(),
             latency_ns: packet.latency_ns(),
             headers: packet.headers.as_ref().and_then(headers_json),
+            non_ip: packet
+                .headers
+                .and_then(|headers| NonIp::of(&headers.pkt))
+                .map(|non_ip| non_ip.to_string()),
             outcome: packet.outcome.name(),
             outcome_text: outcome_text(
                 &packet.outcome,

@@ -31,6 +31,10 @@ impl<T: TreeSink> TreeSelect<T> {
         }
     }
 
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+
     fn matches<'e>(&self, mut events: impl Iterator<Item = &'e RawEvent>) -> bool {
         self.filter.is_empty() || events.any(|event| filter::matches(&self.filter, event))
     }

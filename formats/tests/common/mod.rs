@@ -245,3 +245,18 @@ pub fn tcp_state_change_with_socket() -> RawEvent {
     ev.netns = 4026531840;
     ev
 }
+
+/// An Ethernet/IPv4 ARP packet of operation `op` on veth0, as the BPF side
+/// lays it out: sender 10.0.0.1 (02:00:00:00:00:01), target 10.0.0.2 with
+/// MAC `target_mac`.
+pub fn arp(op: u16, target_mac: [u8; 6]) -> RawEvent {
+    let mut ev = on_dev(base(probe_id::NET_DEV_QUEUE, 0), "veth0", 2, 4026532281);
+    ev.flags |= event_flag::HAS_PACKET;
+    ev.pkt.l3_proto = abi::ETH_P_ARP;
+    ev.pkt.ip_id = op;
+    ev.pkt.skb_len = 42;
+    ev.pkt.saddr[..10].copy_from_slice(&[10, 0, 0, 1, 2, 0, 0, 0, 0, 1]);
+    ev.pkt.daddr[..4].copy_from_slice(&[10, 0, 0, 2]);
+    ev.pkt.daddr[4..10].copy_from_slice(&target_mac);
+    ev
+}

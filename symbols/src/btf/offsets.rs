@@ -47,6 +47,8 @@ impl KernelBtf {
             netdev_queue_dev: optional("netdev_queue", "dev")?,
             nf_state_hook: optional("nf_hook_state", "hook")?,
             nf_state_pf: optional("nf_hook_state", "pf")?,
+            task_nsproxy: optional("task_struct", "nsproxy")?,
+            nsproxy_net_ns: optional("nsproxy", "net_ns")?,
         })
     }
 }

@@ -11,15 +11,19 @@
 use aya::maps::Array;
 use aya::programs::{RawTracePoint, RawTracePointRunOptions, TestRun};
 use formats::abi::{
-    ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP,
-    RawEvent, event_flag,
+    ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP,
+    IPPROTO_UDP, RawEvent, event_flag,
 };
 
 use crate::session::{BPF_OBJECT, ConfigGlobal};
 
 /// Every primitive, each direction, and nested `and`/`or`/`not`.
-const FILTERS: [&str; 22] = [
+const FILTERS: [&str; 26] = [
     "tcp",
+    "arp",
+    "arp and src host 10.0.0.1 or dst net 192.168.0.0/16",
+    "not arp and host 10.0.0.2",
+    "arp and (port 80 or tcp-syn or tcpflags SA)",
     "udp or sctp",
     "icmp or icmp6",
     "ip and not ip6",
@@ -107,7 +111,7 @@ const IFNAMES: [&str; 7] = [
 
 fn event(rng: &mut Rng) -> RawEvent {
     let mut ev = RawEvent::zeroed();
-    ev.pkt.l3_proto = rng.pick(&[ETH_P_IP, ETH_P_IPV6, 0, 0x0806]);
+    ev.pkt.l3_proto = rng.pick(&[ETH_P_IP, ETH_P_IPV6, 0, ETH_P_ARP, 0x88cc]);
     ev.pkt.l4_proto = rng.pick(&[
         IPPROTO_TCP,
         IPPROTO_UDP,
@@ -125,6 +129,16 @@ fn event(rng: &mut Rng) -> RawEvent {
             let v6: std::net::Ipv6Addr = rng.pick(&V6).parse().unwrap();
             *addr = v6.octets();
         }
+    }
+    if ev.pkt.l3_proto == ETH_P_ARP && rng.next() & 1 == 0 {
+        // As the BPF side lays out ARP: IPv4 addresses, then the MACs, and
+        // the operation in `ip_id`.
+        for addr in [&mut ev.pkt.saddr, &mut ev.pkt.daddr] {
+            *addr = [0; 16];
+            addr[..4].copy_from_slice(&rng.pick(&V4));
+            addr[4..10].copy_from_slice(&rng.next().to_ne_bytes()[..6]);
+        }
+        ev.pkt.ip_id = rng.pick(&[1, 2]);
     }
     if ev.pkt.l3_proto != 0 {
         ev.flags |= event_flag::HAS_PACKET;

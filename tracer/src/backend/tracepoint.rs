@@ -84,6 +84,13 @@ pub const TRACEPOINTS: &[TracepointSpec] = &[
         frames_only: false,
     },
     TracepointSpec {
+        program: "pt_skb_copy_datagram_iovec",
+        tracepoint: "skb_copy_datagram_iovec",
+        probe: probe_id::SKB_COPY_DATAGRAM_IOVEC,
+        args: &[(0, SKB), (1, "int")],
+        frames_only: false,
+    },
+    TracepointSpec {
         program: "pt_tcp_retransmit_skb",
         tracepoint: "tcp_retransmit_skb",
         probe: probe_id::TCP_RETRANSMIT_SKB,

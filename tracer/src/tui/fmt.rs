@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use formats::abi::{self, PacketSummary, RawEvent, tcp_flag};
+use formats::l2::NonIp;
 use formats::meta::{ClockBase, RetType, TraceMeta, ValueKind, tcp_state_name};
 use formats::tdma::TdmaEvent;
 
@@ -80,8 +81,12 @@ fn has_ports(proto: u8) -> bool {
 }
 
 /// `10.0.0.1:5000 > 10.0.0.2:80 TCP`, `[fe80::1]:5000 > …`, `ICMP type 8/0`;
-/// `None` for a packet without an IP header.
+/// a packet that is not IP as the printers describe it (`ARP, Request
+/// who-has …`, `ethertype LLDP (0x88cc)`); `None` for one without headers.
 pub fn five_tuple(pkt: &PacketSummary) -> Option<String> {
+    if let Some(non_ip) = NonIp::of(pkt) {
+        return Some(non_ip.to_string());
+    }
     let ports = has_ports(pkt.l4_proto);
     let endpoint = |addr: &[u8; 16], port: u16| -> Option<String> {
         let ip = match pkt.l3_proto {
@@ -166,6 +171,7 @@ pub fn point_value(meta: &TraceMeta, event: &RawEvent) -> String {
             tcp_state_name(event.value).unwrap_or("?")
         ),
         ValueKind::Tdma => TdmaEvent::decode(event).map_or_else(String::new, tdma),
+        ValueKind::Copied => format!("copied to user {} bytes", event.value),
         ValueKind::None | ValueKind::Return | ValueKind::NfHook => String::new(),
     }
 }
@@ -232,6 +238,8 @@ mod tests {
         assert_eq!(tcp_flags(&pkt), "[S.]");
         pkt.l3_proto = 0;
         assert_eq!(five_tuple(&pkt), None);
+        pkt.l3_proto = 0x88cc;
+        assert_eq!(five_tuple(&pkt).as_deref(), Some("ethertype LLDP (0x88cc)"));
         assert_eq!(ret(RetType::Unknown, -115i64 as u64), "ret -115");
         assert_eq!(
             ret(RetType::Unknown, 0xffff_8880_0000_0000),

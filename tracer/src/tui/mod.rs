@@ -51,9 +51,9 @@ pub fn run(args: &TuiArgs, stop: Arc<AtomicBool>) -> Result<i32> {
             let mut trace = args.trace.clone();
             if args.read.is_none() {
                 // The one word was the file.
-                trace.filter.clear();
+                trace.filter.expression.clear();
             }
-            let filter = filter_args::compile(&trace)?.text;
+            let filter = filter_args::compile(&trace.filter, 0)?.text;
             let filter = Filter::compile(&filter).map_err(crate::UsageError::error)?;
             let source = Source::record(&path, stop.clone())?;
             let mut model = Model::new(usize::MAX);
@@ -165,7 +165,7 @@ impl TuiArgs {
         if let Some(path) = &self.read {
             return Some(path.clone());
         }
-        match self.trace.filter.as_slice() {
+        match self.trace.filter.expression.as_slice() {
             [word] if std::path::Path::new(word).is_file() => Some(word.into()),
             _ => None,
         }

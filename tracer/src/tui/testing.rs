@@ -151,10 +151,12 @@ fn syn(event: RawEvent) -> RawEvent {
     ipv4(event, abi::IPPROTO_TCP, CLIENT, SERVER, tcp_flag::SYN, 60)
 }
 
-/// A SYN received on veth1 and dropped by TCP: no socket listens.
+/// A SYN received on veth1 and dropped by TCP: no socket listens. Its
+/// sequence number is `t`: SYNs of one flow with the same number within
+/// 100 ms would be copies of one packet.
 pub fn dropped_syn(t: u64, skb: u64) -> Vec<RawEvent> {
     const NS: u32 = 4026532281;
-    vec![
+    let mut events = vec![
         on_dev(
             syn(point(1, probe_id::NETIF_RECEIVE_SKB, t, skb, 0)),
             "veth1",
@@ -170,7 +172,11 @@ pub fn dropped_syn(t: u64, skb: u64) -> Vec<RawEvent> {
         exit(1, func::TCP_V4_RCV, t + 9, skb, 0),
         exit(1, func::IP_LOCAL_DELIVER, t + 10, skb, 0),
         exit(1, func::IP_RCV, t + 12, skb, 0),
-    ]
+    ];
+    for event in &mut events {
+        event.pkt.seq = t as u32;
+    }
+    events
 }
 
 /// A UDP datagram received on eth0 and delivered to a socket.

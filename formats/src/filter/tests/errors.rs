@@ -8,7 +8,7 @@ fn unknown_primitive() {
     assert_eq!(
         error("tcp and prot 80"),
         "bad filter at column 9 ('prot'): expected a primitive (tcp, udp, icmp, ip, ip6, \
-         proto, host, net, port, portrange, ifname, netns, pid, ifindex, tcp-syn, tcpflags, \
+         arp, proto, host, net, port, portrange, ifname, netns, pid, ifindex, tcp-syn, tcpflags, \
          ...), 'not' or '('"
     );
 }
@@ -250,7 +250,7 @@ fn columns_count_characters_not_bytes() {
     assert_eq!(
         error("ifname é and bogus"),
         "bad filter at column 14 ('bogus'): expected a primitive (tcp, udp, icmp, ip, ip6, \
-         proto, host, net, port, portrange, ifname, netns, pid, ifindex, tcp-syn, tcpflags, \
+         arp, proto, host, net, port, portrange, ifname, netns, pid, ifindex, tcp-syn, tcpflags, \
          ...), 'not' or '('"
     );
 }

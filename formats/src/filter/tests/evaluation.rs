@@ -172,7 +172,8 @@ fn ports_need_a_port_protocol() {
 #[test]
 fn ports_and_tcp_flags_need_an_ip_header() {
     // Without a parsed IP header (or socket) the transport fields mean
-    // nothing: the kernel and userspace share this rule (l3_proto != 0).
+    // nothing: the kernel and userspace share this rule (l3_proto IPv4 or
+    // IPv6).
     let mut syn = tcp4();
     syn.pkt.tcp_flags = tcp_flag::SYN;
     let mut headless = syn;
@@ -290,4 +291,55 @@ fn the_example_from_the_manual() {
         expr,
         &packet(IPPROTO_UDP, "10.0.0.3:5000", "10.0.0.4:80")
     ));
+}
+
+/// An ARP request from 10.0.0.1 (MAC 02:00:00:00:00:01) for 10.0.0.2, laid
+/// out as the BPF side parses it.
+fn arp_request() -> RawEvent {
+    let mut ev = RawEvent::zeroed();
+    ev.flags = crate::abi::event_flag::HAS_PACKET;
+    ev.pkt.l3_proto = crate::abi::ETH_P_ARP;
+    ev.pkt.ip_id = 1;
+    ev.pkt.saddr[..10].copy_from_slice(&[10, 0, 0, 1, 2, 0, 0, 0, 0, 1]);
+    ev.pkt.daddr[..4].copy_from_slice(&[10, 0, 0, 2]);
+    ev
+}
+
+#[test]
+fn arp_by_keyword_and_by_its_addresses() {
+    let arp = arp_request();
+    assert!(passes("arp", &arp));
+    for other in [tcp4(), udp6(), no_packet()] {
+        assert!(!passes("arp", &other));
+    }
+    assert!(!passes("ip or ip6", &arp));
+    // `host` and `net` look at the sender (src) and target (dst) protocol
+    // addresses, as tcpdump's do; the MAC after them is outside the mask.
+    assert!(passes("host 10.0.0.1", &arp));
+    assert!(passes("host 10.0.0.2", &arp));
+    assert!(!passes("host 10.0.0.3", &arp));
+    assert!(passes("src host 10.0.0.1 and dst host 10.0.0.2", &arp));
+    assert!(!passes("dst host 10.0.0.1", &arp));
+    assert!(passes("net 10.0.0.0/24", &arp));
+    assert!(passes("src net 10.0.0.0 mask 255.255.255.0", &arp));
+    assert!(!passes("net 10.0.1.0/24", &arp));
+    assert!(passes("arp and host 10.0.0.2", &arp));
+    // Addresses of an IPv6 filter never match ARP's IPv4 ones.
+    assert!(!passes("host ::a00:1", &arp));
+    assert!(!passes("net ::/0", &arp));
+}
+
+#[test]
+fn ports_and_tcp_flags_never_match_arp() {
+    let mut arp = arp_request();
+    // Whatever the transport fields hold, ARP has no ports or TCP flags.
+    arp.pkt.l4_proto = IPPROTO_TCP;
+    arp.pkt.sport = 80;
+    arp.pkt.dport = 80;
+    arp.pkt.tcp_flags = tcp_flag::SYN;
+    assert!(!passes("port 80", &arp));
+    assert!(!passes("portrange 0-65535", &arp));
+    assert!(!passes("tcp-syn", &arp));
+    assert!(!passes("tcpflags S", &arp));
+    assert!(passes("not port 80", &arp));
 }
