@@ -1,7 +1,7 @@
 //! A map that knows which entry was used least recently: what the stitcher
 //! evicts when a limit is reached, and where idle packets are found, in O(1).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 const NIL: u32 = u32::MAX;
 
@@ -25,7 +25,7 @@ impl<V> Default for Lru<V> {
     fn default() -> Self {
         Lru {
             slots: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             free: Vec::new(),
             oldest: NIL,
             newest: NIL,

@@ -1,6 +1,6 @@
 //! Probes the stitcher treats specially beyond the fixed tracepoint ids.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::abi::probe_id;
 use crate::meta::{TraceMeta, ValueKind};

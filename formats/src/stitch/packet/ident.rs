@@ -3,7 +3,7 @@
 //! the index that finds the packet a new skb continues (a GSO segment, or
 //! a copy made where no probe saw it).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::abi::{
     ETH_P_ARP, ETH_P_IP, IPPROTO_TCP, IPPROTO_UDP, PacketSummary, RawEvent, event_flag,
@@ -131,58 +131,46 @@ pub(super) struct HeaderIndex {
     flows: HashMap<FlowKey, Vec<Seen>>,
     /// How far back a packet can be continued (trace time).
     window_ns: u64,
+    /// When flows were last swept.
+    swept_ns: u64,
 }
 
 impl HeaderIndex {
     pub fn new(window_ns: u64) -> Self {
         HeaderIndex {
-            flows: HashMap::new(),
+            flows: HashMap::default(),
             window_ns,
+            swept_ns: 0,
         }
     }
 
     /// `packet` carried these headers at `ts_ns`. A packet keeps its
     /// largest skb's headers: the GSO skb whose range later segments fall in.
     pub fn note(&mut self, pkt: &PacketSummary, ts_ns: u64, packet: u64) {
-        let window = self.window_ns;
         let seen = self.flows.entry(FlowKey::of(pkt)).or_default();
-        seen.retain(|s| ts_ns.saturating_sub(s.ts_ns) <= window);
-        let len = ip_length(pkt);
-        if let Some(known) = seen.iter_mut().find(|s| s.packet == packet) {
-            known.ts_ns = known.ts_ns.max(ts_ns);
-            if len <= known.len {
-                return;
-            }
-            *known = Seen {
-                packet,
-                ts_ns,
-                ip_id: pkt.ip_id,
-                seq: pkt.seq,
-                ack: pkt.ack,
-                tcp_flags: pkt.tcp_flags,
-                len,
-            };
-            return;
-        }
-        if seen.len() == SEEN_PER_FLOW {
-            seen.remove(0);
-        }
-        seen.push(Seen {
+        let new = Seen {
             packet,
             ts_ns,
             ip_id: pkt.ip_id,
             seq: pkt.seq,
             ack: pkt.ack,
             tcp_flags: pkt.tcp_flags,
-            len,
-        });
+            len: ip_length(pkt),
+        };
+        if let Some(known) = seen.iter_mut().find(|s| s.packet == packet) {
+            if new.len > known.len {
+                *known = new;
+            } else {
+                known.ts_ns = known.ts_ns.max(ts_ns);
+            }
+        } else if seen.len() < SEEN_PER_FLOW {
+            seen.push(new);
+        } else if let Some(oldest) = seen.iter_mut().min_by_key(|s| s.ts_ns) {
+            // Full: the packet seen least recently makes room.
+            *oldest = new;
+        }
     }
 
-    /// The packet a new skb with these headers continues, among those
-    /// `open` accepts: one of the same flow seen within the window with the
-    /// same IPv4 identification and TCP sequence number (a copy, or the
-    /// first GSO segment), or, for TCP, a larger skb whose sequence range
-    /// holds this one's (a later GSO segment).
     /// `open(packet)` says whether a packet may still be continued.
     pub fn continued(
         &self,
@@ -223,9 +211,14 @@ impl HeaderIndex {
             .map(|s| s.packet)
     }
 
-    /// Forgets flows last seen before the window.
+    /// Forgets flows last seen before the window, once per window of
+    /// trace time (a sweep visits every flow).
     pub fn expire(&mut self, now_ns: u64) {
         let window = self.window_ns;
+        if now_ns.saturating_sub(self.swept_ns) <= window {
+            return;
+        }
+        self.swept_ns = now_ns;
         self.flows.retain(|_, seen| {
             seen.last()
                 .is_some_and(|s| now_ns.saturating_sub(s.ts_ns) <= window)

@@ -7,7 +7,7 @@
 //! so an event may be filed after a later free of its address: it is placed
 //! by its timestamp, into the first life that had not ended by then.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use super::ident::Ident;
 

@@ -34,7 +34,9 @@ mod ident;
 mod lives;
 mod select;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::rc::Rc;
 
 use crate::abi::{
@@ -350,6 +352,8 @@ pub(super) struct Packets {
     merged: Vec<(u64, u64)>,
     /// Packets that looked for a packet they continue in the current pass.
     tried: Vec<u64>,
+    /// Packets whose headers the index has from the current pass.
+    noted: Vec<u64>,
 }
 
 impl Packets {
@@ -364,10 +368,11 @@ impl Packets {
             limits,
             touched: Vec::new(),
             waiting: VecDeque::new(),
-            acks: HashMap::new(),
+            acks: HashMap::default(),
             acks_swept_ns: 0,
             merged: Vec::new(),
             tried: Vec::new(),
+            noted: Vec::new(),
         }
     }
 
@@ -404,6 +409,7 @@ impl Packets {
         self.touched.clear();
         self.merged.clear();
         self.tried.clear();
+        self.noted.clear();
         let owners = self.file(&pass, roles);
         // Each packet's own node indices, in order.
         let mut owned: Vec<(u64, Vec<u32>)> = Vec::new();
@@ -458,6 +464,11 @@ impl Packets {
         let mut path: Vec<(u32, Option<u64>, usize)> = Vec::new();
         // Cloning calls and the first other skb seen inside each.
         let mut first_inside: Vec<(usize, u64)> = Vec::new();
+        // The skb of the node before, its packet, and where its life ends
+        // (other passes may have seen a free later in this pass's span);
+        // the packet last touched.
+        let mut last: Option<(u64, u64, Option<u64>)> = None;
+        let mut touched: Option<u64> = None;
         for (index, node) in pass.nodes.iter().enumerate() {
             while path
                 .last()
@@ -473,7 +484,21 @@ impl Packets {
             } else {
                 node.event.ts_ns
             };
-            let owner = if skb != 0 {
+            // Headers not seen yet in this pass still have to be looked up
+            // (a packet they continue) and noted, and an event with neither
+            // device nor headers may show the address reused.
+            let cached = last.filter(|&(addr, owner, until)| {
+                addr == skb
+                    && skb != 0
+                    && until.is_none_or(|until| ts <= until)
+                    && is_network_event(&node.event)
+                    && (parsed(&node.event).is_none() || self.noted.contains(&owner))
+            });
+            let owner = if let Some((_, owner, _)) = cached {
+                // The same skb as the node before, in the same life (frees
+                // and births in this pass clear this): the same packet.
+                Some(self.current_id(owner))
+            } else if skb != 0 {
                 // Only the first other skb inside the innermost cloning call
                 // is its clone (an ARP request sent on its behalf comes later).
                 let caller = path
@@ -501,9 +526,21 @@ impl Packets {
                     .find_map(|&(_, owner, _)| owner)
                     .map(|owner| self.current_id(owner))
             };
+            last = match (cached, owner) {
+                (Some(cached), _) => Some(cached),
+                (None, Some(owner)) if skb != 0 => {
+                    let until = self.lives.find(skb, ts).and_then(|(_, life)| life.until_ns);
+                    Some((skb, owner, until))
+                }
+                _ => None,
+            };
             if let Some(owner) = owner {
-                self.touch(owner, ts);
+                if touched != Some(owner) {
+                    self.touch(owner, ts);
+                    touched = Some(owner);
+                }
                 if let Some((created, made)) = roles.new_skb(node) {
+                    last = None;
                     let born = node.exit.as_ref().map_or(ts, |exit| exit.ts_ns);
                     let origin = match made {
                         Made::Clone => SkbOrigin::Clone { of: skb },
@@ -513,9 +550,12 @@ impl Packets {
                 }
                 if node.frees_skb() {
                     self.free(skb, ts);
+                    last = None;
                 }
                 let role = roles.role(node.event.probe_id);
-                if let Some(packet) = self.open.get_mut(self.current_id(owner)) {
+                if role != Role::Other
+                    && let Some(packet) = self.open.get_mut(self.current_id(owner))
+                {
                     packet.received |= role == Role::Receive;
                     // Consumed where it was received: taken by the stack.
                     let delivered = matches!(role, Role::Socket | Role::CopyToUser)
@@ -643,6 +683,12 @@ impl Packets {
                     owner = into;
                 }
             }
+            // Once per packet and pass: its other events there carry the
+            // same headers (or a segment's, inside the noted range).
+            if self.noted.contains(&owner) {
+                return owner;
+            }
+            self.noted.push(owner);
             self.index.note(&pkt, ts, owner);
             if pkt.l4_proto == IPPROTO_TCP && pkt.tcp_flags & tcp_flag::ACK != 0 {
                 let ack = self.acks.entry(FlowKey::of(&pkt)).or_insert((pkt.ack, ts));
