@@ -171,19 +171,20 @@ impl HeaderIndex {
         }
     }
 
-    /// `open(packet)` says whether a packet may still be continued.
+    /// `open(packet, recent)` says whether a packet may still be continued,
+    /// `recent` whether its headers were seen within the window.
     pub fn continued(
         &self,
         pkt: &PacketSummary,
         ts_ns: u64,
-        open: impl Fn(u64) -> bool,
+        open: impl Fn(u64, bool) -> bool,
     ) -> Option<u64> {
         let seen = self.flows.get(&FlowKey::of(pkt))?;
         let tcp = pkt.l4_proto == IPPROTO_TCP;
         let len = ip_length(pkt);
         seen.iter()
             .rev()
-            .filter(|s| ts_ns.abs_diff(s.ts_ns) <= self.window_ns && open(s.packet))
+            .filter(|s| open(s.packet, ts_ns.abs_diff(s.ts_ns) <= self.window_ns))
             .find(|s| {
                 // Identification 0 is what Linux gives packets it never
                 // fragments and has no counter for (a SYN-ACK): no proof
@@ -252,7 +253,7 @@ mod tests {
     fn gso_segments_continue_the_large_skb() {
         let mut index = HeaderIndex::new(1_000);
         index.note(&tcp(1000, 50, 65_000), 10, 1);
-        let open = |_| true;
+        let open = |_, recent| recent;
         // First segment: same sequence number and id.
         assert_eq!(index.continued(&tcp(1000, 50, 1500), 20, open), Some(1));
         // Later ones: inside the range.
@@ -268,7 +269,10 @@ mod tests {
         );
         assert_eq!(index.continued(&tcp(1000, 60, 1500), 20, open), None);
         assert_eq!(index.continued(&tcp(1000, 50, 1500), 2_000, open), None);
-        assert_eq!(index.continued(&tcp(1000, 50, 1500), 20, |_| false), None);
+        assert_eq!(
+            index.continued(&tcp(1000, 50, 1500), 20, |_, _| false),
+            None
+        );
     }
 
     #[test]

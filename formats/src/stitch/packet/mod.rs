@@ -352,8 +352,8 @@ pub(super) struct Packets {
     merged: Vec<(u64, u64)>,
     /// Packets that looked for a packet they continue in the current pass.
     tried: Vec<u64>,
-    /// Packets whose headers the index has from the current pass.
-    noted: Vec<u64>,
+    /// Packets and flows the index has from the current pass.
+    noted: Vec<(u64, FlowKey)>,
 }
 
 impl Packets {
@@ -492,7 +492,8 @@ impl Packets {
                     && skb != 0
                     && until.is_none_or(|until| ts <= until)
                     && is_network_event(&node.event)
-                    && (parsed(&node.event).is_none() || self.noted.contains(&owner))
+                    && parsed(&node.event)
+                        .is_none_or(|pkt| self.noted.contains(&(owner, FlowKey::of(pkt))))
             });
             let owner = if let Some((_, owner, _)) = cached {
                 // The same skb as the node before, in the same life (frees
@@ -664,9 +665,14 @@ impl Packets {
                 // Any packet still open, even taken or dropped: a raw
                 // socket's clone of an echo reply whose original was
                 // dropped, the other segments of one already delivered.
-                let continues = self
-                    .index
-                    .continued(&pkt, ts, |id| id != owner && open.get(id).is_some());
+                // Recent: seen within the window, or in this pass (whose
+                // later events were not noted again).
+                let noted = &self.noted;
+                let continues = self.index.continued(&pkt, ts, |id, recent| {
+                    id != owner
+                        && open.get(id).is_some()
+                        && (recent || noted.iter().any(|&(packet, _)| packet == id))
+                });
                 if let Some(other) = continues {
                     let first = |id| self.open.get(id).map_or(u64::MAX, |p| p.first_ns);
                     let (into, from) = if first(other) <= first(owner) {
@@ -683,12 +689,15 @@ impl Packets {
                     owner = into;
                 }
             }
-            // Once per packet and pass: its other events there carry the
-            // same headers (or a segment's, inside the noted range).
-            if self.noted.contains(&owner) {
+            // Once per packet, flow and pass: its other events there carry
+            // the same headers (or a segment's, inside the noted range),
+            // unless they got ports (UDP's are written after IP's header)
+            // or NAT rewrote them.
+            let flow = FlowKey::of(&pkt);
+            if self.noted.contains(&(owner, flow)) {
                 return owner;
             }
-            self.noted.push(owner);
+            self.noted.push((owner, flow));
             self.index.note(&pkt, ts, owner);
             if pkt.l4_proto == IPPROTO_TCP && pkt.tcp_flags & tcp_flag::ACK != 0 {
                 let ack = self.acks.entry(FlowKey::of(&pkt)).or_insert((pkt.ack, ts));
