@@ -15,18 +15,12 @@ use crate::stitch::{Grouping, StitchOptions, StitchSink};
 use super::ident::parsed;
 use super::{Outcome, Packet, SkbOrigin};
 
-const PACKETS: StitchOptions = StitchOptions {
-    grouping: Grouping::Packets,
-    packet_idle_ns: 1_000_000_000,
-    limits: crate::stitch::StitchLimits {
-        open_frames: 128,
-        nodes_per_pass: 1024,
-        sleeping_tasks: 256,
-        open_packets: 16_384,
-        passes_per_packet: 64,
-        packet_nodes: 1 << 18,
-    },
-};
+fn options() -> StitchOptions {
+    StitchOptions {
+        grouping: Grouping::Packets,
+        ..StitchOptions::default()
+    }
+}
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -38,7 +32,7 @@ fn fixture(name: &str) -> PathBuf {
 fn recorded(name: &str) -> (Vec<Packet>, TraceMeta) {
     let mut reader = RecordReader::open(&fixture(name)).unwrap();
     let meta = reader.meta().clone();
-    let mut sink = StitchSink::new(Collect::default(), PACKETS);
+    let mut sink = StitchSink::new(Collect::default(), options());
     replay(&mut reader, &mut sink as &mut dyn Sink).unwrap();
     (sink.into_inner().packets, meta)
 }
@@ -182,7 +176,7 @@ fn syn(event: RawEvent) -> RawEvent {
 }
 
 fn packets(events: &[RawEvent]) -> Vec<Packet> {
-    through(Collect::default(), PACKETS, events).packets
+    through(Collect::default(), options(), events).packets
 }
 
 /// A receive softirq runs inside the transmit on the same CPU and
