@@ -321,7 +321,8 @@ struct OpenPacket {
     first_ns: u64,
     last_ns: u64,
     continued: bool,
-    /// It reached a socket or was dropped: no new skb continues it.
+    /// It reached a socket or was dropped: a later event of one of its
+    /// addresses with neither device nor headers is another skb's.
     settled: bool,
     /// A device received it.
     received: bool,
