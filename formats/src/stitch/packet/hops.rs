@@ -97,6 +97,7 @@ fn addr(l3_proto: u16, bytes: &[u8; 16]) -> String {
     }
 }
 
+/// `IPv4/TCP`, `IPv6/GRE`, `ARP`: what a tunnel or a rewrite changed.
 fn proto_name(pkt: &PacketSummary) -> String {
     let l3 = match pkt.l3_proto {
         ETH_P_IP => "IPv4",
@@ -104,17 +105,13 @@ fn proto_name(pkt: &PacketSummary) -> String {
         ETH_P_ARP => return "ARP".into(),
         _ => return format!("ethertype 0x{:04x}", pkt.l3_proto),
     };
-    let l4 = match pkt.l4_proto {
-        1 => "ICMP".to_string(),
-        4 => "IPIP".to_string(),
-        6 => "TCP".to_string(),
-        17 => "UDP".to_string(),
-        41 => "IPv6-in-IP".to_string(),
-        47 => "GRE".to_string(),
-        50 => "ESP".to_string(),
-        58 => "ICMPv6".to_string(),
-        132 => "SCTP".to_string(),
-        other => other.to_string(),
+    let l4 = match (crate::describe::l4_proto_names(pkt.l4_proto), pkt.l4_proto) {
+        (Some((name, _)), _) => name.to_string(),
+        (None, 4) => "IPIP".to_string(),
+        (None, 41) => "IPv6-in-IP".to_string(),
+        (None, 47) => "GRE".to_string(),
+        (None, 50) => "ESP".to_string(),
+        (None, other) => other.to_string(),
     };
     format!("{l3}/{l4}")
 }

@@ -66,12 +66,12 @@ impl Ident {
 /// Addresses, protocols and ports: which flow a header belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct FlowKey {
-    saddr: [u8; 16],
-    daddr: [u8; 16],
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
     l3_proto: u16,
     l4_proto: u8,
-    sport: u16,
-    dport: u16,
+    pub sport: u16,
+    pub dport: u16,
 }
 
 impl FlowKey {

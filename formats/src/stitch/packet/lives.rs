@@ -9,7 +9,7 @@
 
 use foldhash::HashMap;
 
-use super::ident::Ident;
+use super::ident::{FlowKey, Ident};
 
 /// One skb's life at an address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +24,9 @@ pub(super) struct Life {
     /// The headers it carried, and when they were first seen: a later event
     /// of the address with other headers is another skb (freed unseen).
     pub ident: Option<(Ident, u64)>,
+    /// The socket it was seen with (transmit above IP shows only that):
+    /// one skb never changes sockets there.
+    pub socket: Option<FlowKey>,
 }
 
 impl Life {
@@ -66,6 +69,7 @@ impl Lives {
                 freed: false,
                 packet,
                 ident: None,
+                socket: None,
             },
         );
     }
@@ -102,6 +106,7 @@ impl Lives {
                 freed: true,
                 packet,
                 ident: None,
+                socket: None,
             },
         );
     }
@@ -126,6 +131,7 @@ impl Lives {
                 freed,
                 packet,
                 ident: None,
+                socket: None,
             },
         );
     }

@@ -233,6 +233,8 @@ struct Run {
     free_ns: Option<u64>,
     /// The headers of its first event that had them.
     ident: Option<Ident>,
+    /// The socket of its first event that showed one instead of headers.
+    socket: Option<FlowKey>,
 }
 
 /// Each skb's runs in one pass: what the pass as a whole says about an
@@ -264,6 +266,7 @@ impl Runs {
                             start_ns: ts,
                             free_ns: None,
                             ident: None,
+                            socket: None,
                         },
                     ));
                     runs.len() - 1
@@ -272,6 +275,9 @@ impl Runs {
             let run = &mut runs[at].1;
             if run.ident.is_none() {
                 run.ident = parsed(&node.event).map(Ident::of);
+            }
+            if run.socket.is_none() {
+                run.socket = socket_of(&node.event);
             }
             if node.frees_skb() {
                 run.free_ns = Some(ts);
@@ -584,7 +590,9 @@ impl Packets {
         cloned_by: Option<(u64, u64)>,
     ) -> u64 {
         let run = runs.at(skb, ts);
-        let (run_start, ident) = run.map_or((ts, None), |run| (run.start_ns, run.ident));
+        let (run_start, ident, socket) = run.map_or((ts, None, None), |run| {
+            (run.start_ns, run.ident, run.socket)
+        });
         // The earliest event of a life filed from a pass that completed
         // first, inside a call that clones: that life is the clone.
         if let (Some((packet, original)), Some((_, life))) = (cloned_by, self.lives.find(skb, ts))
@@ -619,6 +627,20 @@ impl Packets {
                 self.lives.split(skb, run_start.max(ts), id);
                 Some(id)
             }
+            // Another socket's skb: TCP's retransmit-queue skbs show only
+            // their socket and are freed unseen, then their address is
+            // another connection's.
+            Some((_, life))
+                if ts > life.from_ns
+                    && matches!((life.socket, socket), (Some(old), Some(new)) if old != new) =>
+            {
+                let id = self.fresh(skb, ts);
+                self.lives.split(skb, run_start.max(life.from_ns + 1), id);
+                if let Some(life) = self.lives.at(skb, ts) {
+                    life.socket = socket;
+                }
+                Some(id)
+            }
             Some((index, life)) => match (life.ident, ident) {
                 (Some((old, seen)), Some(new)) if old != new && !old.tunnels_to(&new) => {
                     self.other_skb(skb, index, life, seen, run_start, new)
@@ -633,6 +655,12 @@ impl Packets {
             },
             None => None,
         };
+        if let Some(socket) = socket
+            && let Some(life) = self.lives.at(skb, ts)
+            && life.socket.is_none()
+        {
+            life.socket = Some(socket);
+        }
         let mut owner = match owner {
             Some(owner) => self.current_id(owner),
             None => match cloned_by.filter(|&(packet, _)| self.open.get(packet).is_some()) {
@@ -1108,6 +1136,20 @@ fn build(
         network,
         headers,
     }
+}
+
+/// The connection of the socket an event shows instead of headers, either
+/// way round: the sender's socket on transmit, the receiver's once taken.
+fn socket_of(event: &RawEvent) -> Option<FlowKey> {
+    (event.flags & event_flag::FROM_SOCKET != 0 && event.pkt.l3_proto != 0).then(|| {
+        let key = FlowKey::of(&event.pkt);
+        let reversed = key.reversed();
+        if (key.saddr, key.sport) <= (reversed.saddr, reversed.sport) {
+            key
+        } else {
+            reversed
+        }
+    })
 }
 
 /// Whether an event shows its skb as a network packet: on a device, with
